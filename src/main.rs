@@ -1,0 +1,13 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = scangate::cli::Cli::parse();
+    match scangate::cli::run(cli).await {
+        Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(err) => {
+            eprintln!("scangate: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Image references, normalised the way Kubernetes does
+//! (`nginx` → `docker.io/library/nginx:latest`).
+
+use std::fmt;
+
+/// Why an image reference was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("invalid image reference {reference:?}: {reason}")]
+    Invalid { reference: String, reason: String },
+}
+
+/// A parsed, normalised image reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    inner: oci_client::Reference,
+}
+
+/// Longest reference accepted; Kubernetes itself has no limit, but a
+/// reference longer than this is an attack, not an image.
+pub const MAX_REFERENCE_LEN: usize = 4096;
+
+impl ImageRef {
+    pub fn parse(reference: &str) -> Result<ImageRef, ReferenceError> {
+        let invalid = |reason: String| ReferenceError::Invalid {
+            reference: reference.chars().take(256).collect(),
+            reason,
+        };
+        if reference.len() > MAX_REFERENCE_LEN {
+            return Err(invalid(format!("longer than {MAX_REFERENCE_LEN} bytes")));
+        }
+        if reference.trim() != reference || reference.is_empty() {
+            return Err(invalid("empty or surrounded by whitespace".into()));
+        }
+        let inner: oci_client::Reference =
+            reference.parse().map_err(|e| invalid(format!("{e}")))?;
+        Ok(ImageRef { inner })
+    }
+
+    /// The registry host (and port) as written, `docker.io` for Docker Hub.
+    pub fn registry(&self) -> &str {
+        self.inner.registry()
+    }
+
+    pub fn repository(&self) -> &str {
+        self.inner.repository()
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        self.inner.tag()
+    }
+
+    pub fn digest(&self) -> Option<&str> {
+        self.inner.digest()
+    }
+
+    /// The same repository pinned to `digest` (tag dropped).
+    pub fn with_digest(&self, digest: &str) -> ImageRef {
+        ImageRef {
+            inner: oci_client::Reference::with_digest(
+                self.registry().to_string(),
+                self.repository().to_string(),
+                digest.to_string(),
+            ),
+        }
+    }
+
+    pub fn as_oci(&self) -> &oci_client::Reference {
+        &self.inner
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.whole())
+    }
+}

@@ -1,0 +1,41 @@
+//! The scan orchestrator: reference → digest, cached findings keyed by
+//! `(digest, database revision)`, single flight per digest, bounded
+//! concurrency, the scan budget; and the [`Scanner`] it drives.
+
+pub mod error;
+
+pub use error::ScanError;
+
+use crate::model::ScanReport;
+use crate::registry::{Credentials, ImageRef};
+use async_trait::async_trait;
+
+/// The state of the vulnerability database a scanner matches against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseStatus {
+    /// Content hash of the loaded database; part of every cache key.
+    pub revision: String,
+    /// When the loaded data was last refreshed from its source.
+    pub updated_at: jiff::Timestamp,
+}
+
+/// Turns an image into findings. The real implementation pulls from the
+/// registry, reads the layers and matches against the OSV database; tests of
+/// the webhook may use one that reads reports from files.
+#[async_trait]
+pub trait Scanner: Send + Sync + 'static {
+    /// Resolves the reference to a manifest digest (`sha256:…`). A reference
+    /// that carries a digest returns it without a registry round trip.
+    async fn resolve(&self, image: &ImageRef, creds: &Credentials) -> Result<String, ScanError>;
+
+    /// Scans the image at `digest` against the current database.
+    async fn scan(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+        creds: &Credentials,
+    ) -> Result<ScanReport, ScanError>;
+
+    /// The database in service, or `None` while none is loaded (not ready).
+    fn database(&self) -> Option<DatabaseStatus>;
+}

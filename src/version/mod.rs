@@ -1,0 +1,72 @@
+//! One version ordering per ecosystem: dpkg, rpm, apk, PEP 440, semver
+//! (npm, Go, crates.io), Maven, RubyGems, NuGet, Packagist.
+
+use std::cmp::Ordering;
+
+/// The version ordering rules of one ecosystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionScheme {
+    Dpkg,
+    Rpm,
+    Apk,
+    Pep440,
+    /// npm's node-semver.
+    Npm,
+    /// Go module versions (`v1.2.3`, `+incompatible`), and the toolchain (`1.21.4`).
+    Go,
+    /// crates.io semver.
+    Cargo,
+    Maven,
+    RubyGems,
+    NuGet,
+    Packagist,
+}
+
+/// Why two versions could not be compared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("invalid {scheme:?} version {version:?}: {reason}")]
+    Invalid {
+        scheme: VersionScheme,
+        version: String,
+        reason: String,
+    },
+}
+
+impl VersionScheme {
+    /// The ordering an OSV ecosystem name uses (`Debian:12` → dpkg,
+    /// `AlmaLinux:9` → rpm, `PyPI` → PEP 440); `None` for ecosystems
+    /// scangate does not order.
+    pub fn for_osv_ecosystem(ecosystem: &str) -> Option<VersionScheme> {
+        let base = ecosystem.split(':').next().unwrap_or(ecosystem);
+        Some(match base {
+            "Debian" | "Ubuntu" => VersionScheme::Dpkg,
+            "Alpine" | "Wolfi" | "Chainguard" | "Alpaquita" | "BellSoft Hardened Containers" => {
+                VersionScheme::Apk
+            }
+            "Red Hat" | "AlmaLinux" | "Rocky Linux" | "SUSE" | "openSUSE" | "Mageia"
+            | "openEuler" | "Azure Linux" | "CBL-Mariner" | "Amazon Linux" | "Oracle Linux" => {
+                VersionScheme::Rpm
+            }
+            "PyPI" => VersionScheme::Pep440,
+            "npm" => VersionScheme::Npm,
+            "Go" => VersionScheme::Go,
+            "crates.io" => VersionScheme::Cargo,
+            "Maven" => VersionScheme::Maven,
+            "RubyGems" => VersionScheme::RubyGems,
+            "NuGet" => VersionScheme::NuGet,
+            "Packagist" => VersionScheme::Packagist,
+            _ => return None,
+        })
+    }
+}
+
+/// Compares two versions under `scheme`.
+pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, VersionError> {
+    // Placeholder until the per-ecosystem orderings land (issue 6).
+    Err(VersionError::Invalid {
+        scheme,
+        version: format!("{a} / {b}"),
+        reason: "ordering not implemented yet".into(),
+    })
+}
