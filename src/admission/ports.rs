@@ -1,0 +1,94 @@
+//! What admission needs from the world outside the request, as narrow
+//! traits: the cluster implements them (`crate::k8s`), files and tests
+//! implement them without a cluster.
+
+use crate::policy::{ClusterScanPolicy, ScanException};
+use crate::registry::Credentials;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::PodSpec;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The policies and exceptions in force, as one immutable snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    pub policies: Vec<ClusterScanPolicy>,
+    pub exceptions: Vec<ScanException>,
+}
+
+/// The current [`PolicySet`], swapped whole when a watch sees a change, so a
+/// request never waits on the API server.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyStore {
+    current: Arc<ArcSwap<PolicySet>>,
+}
+
+impl PolicyStore {
+    pub fn new(set: PolicySet) -> PolicyStore {
+        PolicyStore {
+            current: Arc::new(ArcSwap::from_pointee(set)),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<PolicySet> {
+        self.current.load_full()
+    }
+
+    pub fn replace(&self, set: PolicySet) {
+        self.current.store(Arc::new(set));
+    }
+}
+
+/// Labels of namespaces, for policies' `namespaceSelector`.
+pub trait NamespaceLabels: Send + Sync {
+    /// The labels of `namespace`; `None` if it is not known.
+    fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
+}
+
+/// Registry credentials for the images of a pod: its `imagePullSecrets`,
+/// then its service account's, then the configured global secret.
+#[async_trait]
+pub trait PullCredentials: Send + Sync {
+    async fn for_pod(&self, namespace: &str, spec: &PodSpec) -> Credentials;
+}
+
+/// Why an admission event is emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdmissionEventReason {
+    Denied,
+    AuditViolation,
+    BreakGlass,
+    ExceptionExpired,
+}
+
+impl AdmissionEventReason {
+    /// The Event `reason` (CamelCase, as Kubernetes events use).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdmissionEventReason::Denied => "ImageDenied",
+            AdmissionEventReason::AuditViolation => "ImageAuditViolation",
+            AdmissionEventReason::BreakGlass => "BreakGlassAdmission",
+            AdmissionEventReason::ExceptionExpired => "ScanExceptionExpired",
+        }
+    }
+}
+
+/// An event about one reviewed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmissionEvent {
+    pub reason: AdmissionEventReason,
+    /// `Warning` or `Normal`.
+    pub event_type: &'static str,
+    pub namespace: String,
+    /// Kind and name of the object under review (the name may be empty for
+    /// a pod with `generateName`; the event then goes on the namespace).
+    pub kind: String,
+    pub name: String,
+    pub message: String,
+}
+
+/// Where admission events go; must not block the request (queue and return).
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: AdmissionEvent);
+}
