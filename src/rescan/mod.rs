@@ -1,1 +1,4 @@
-//! TODO(owner of rescan)
+//! Routine re-scans of what already runs: diffs between scans, alerts on
+//! what is new, response timelines, history.
+
+pub mod diff;
