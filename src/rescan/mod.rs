@@ -2,3 +2,5 @@
 //! what is new, response timelines, history.
 
 pub mod diff;
+pub mod history;
+pub mod timeline;
