@@ -3,4 +3,5 @@
 
 pub mod diff;
 pub mod history;
+pub mod html;
 pub mod timeline;
