@@ -1,6 +1,7 @@
 //! Routine re-scans of what already runs: diffs between scans, alerts on
 //! what is new, response timelines, history.
 
+pub mod alerts;
 pub mod diff;
 pub mod history;
 pub mod html;
