@@ -5,4 +5,5 @@ pub mod alerts;
 pub mod diff;
 pub mod history;
 pub mod html;
+pub mod running;
 pub mod timeline;
