@@ -118,8 +118,19 @@ impl HistoryStore {
             .filter(char::is_ascii_hexdigit)
             .take(12)
             .collect();
-        let name = format!("{}-{digest_hex}.json", scanned.as_millisecond());
-        let path = folder.join(&name);
+        // Two scans of one digest in the same millisecond are two documents.
+        let stem = format!("{}-{digest_hex}", scanned.as_millisecond());
+        let (name, path) = (0..)
+            .map(|n| match n {
+                0 => format!("{stem}.json"),
+                n => format!("{stem}-{n}.json"),
+            })
+            .map(|name| {
+                let path = folder.join(&name);
+                (name, path)
+            })
+            .find(|(_, path)| !path.exists())
+            .unwrap_or_else(|| unreachable!("the sequence of names is endless"));
         let tmp = folder.join(format!(".{name}.tmp"));
         let bytes = serde_json::to_vec_pretty(doc).map_err(|source| HistoryError::Document {
             path: path.clone(),

@@ -5,5 +5,6 @@ pub mod alerts;
 pub mod diff;
 pub mod history;
 pub mod html;
+pub mod rescanner;
 pub mod running;
 pub mod timeline;
