@@ -3,6 +3,11 @@
 //! packages, so a layer's results can be cached by layer digest and the
 //! image's inventory assembled from its layers' results.
 
+pub mod assemble;
 pub mod detectors;
+pub mod layer;
+pub mod purl;
 
+pub use assemble::assemble;
 pub use detectors::{DetectError, Detected, Detector, FileMeta};
+pub use layer::{LayerAnalysis, LayerError, LayerLimits, analyze_layer};

@@ -14,7 +14,7 @@ pub fn os_ecosystem(os: &OsInfo) -> Option<String> {
         "ubuntu" => {
             let mut parts = version.split('.');
             let (year, month) = (parts.next()?, parts.next()?);
-            let lts = month == "04" && year.parse::<u32>().is_ok_and(|y| y % 2 == 0);
+            let lts = month == "04" && year.parse::<u32>().is_ok_and(|y| y.is_multiple_of(2));
             if lts {
                 format!("Ubuntu:{year}.{month}:LTS")
             } else {
