@@ -1,7 +1,18 @@
 //! Operating-system detectors: os-release and friends, dpkg, apk, rpm.
 
+pub mod apk;
+pub mod dpkg;
+pub mod os_release;
+pub mod purl;
+pub mod rpm;
+
 use super::Detector;
 
 pub fn detectors() -> Vec<Box<dyn Detector>> {
-    Vec::new()
+    vec![
+        Box::new(os_release::OsReleaseDetector),
+        Box::new(dpkg::DpkgDetector),
+        Box::new(apk::ApkDetector),
+        Box::new(rpm::RpmDetector),
+    ]
 }
