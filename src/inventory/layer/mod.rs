@@ -185,8 +185,9 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
-/// Reads one layer blob (gzip, zstd or plain tar) once and runs the
-/// detectors on the files they want.
+/// Reads one layer blob (gzip, zstd or plain tar) once, to its end, and runs
+/// the detectors on the files they want. Runs synchronously: call it from a
+/// blocking task. Errors from `reader` come back as [`LayerError::Source`].
 pub fn analyze_layer<R: Read>(
     reader: R,
     layer_digest: &str,
@@ -308,6 +309,10 @@ impl Walk<'_> {
             }
             self.entry(entry)?;
         }
+        // Read what follows the end-of-archive marker too, through the same
+        // cap: gzip's CRC and length are checked, and a digest-verifying
+        // source sees every byte of the blob.
+        io::copy(&mut archive.into_inner(), &mut io::sink())?;
         Ok(())
     }
 
