@@ -4,7 +4,8 @@ use super::purl::os_purl;
 use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
 use crate::model::{Location, Package, PackageKind};
 
-const INSTALLED: &str = "lib/apk/db/installed";
+/// apk v2 keeps it in `lib/`, apk v3 (Alpine ≥ 3.22 layouts) in `usr/lib/`.
+const INSTALLED: &[&str] = &["lib/apk/db/installed", "usr/lib/apk/db/installed"];
 /// Default purl namespace until `assemble` knows the distribution.
 const DEFAULT_NAMESPACE: &str = "alpine";
 
@@ -16,7 +17,7 @@ impl Detector for ApkDetector {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        file.path == INSTALLED
+        INSTALLED.contains(&file.path)
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {
