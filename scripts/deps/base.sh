@@ -3,12 +3,13 @@
 # Python venv for the Python-based checks, cargo-nextest.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+# Package lists once per run, so every later script can install by name.
+apt-get update -qq
 need=()
 for pkg in build-essential pkg-config python3-venv ca-certificates curl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 VENV=${VENV:-.venv}

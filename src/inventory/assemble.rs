@@ -1,91 +1,49 @@
-//! The final filesystem's view from a stack of analysed layers: lower
-//! layers first; each layer's whiteouts and opaque directories hide what
-//! the layers below had, and a file at the same path replaces it.
+//! Stacks per-layer results into the final filesystem's inventory.
 
-use super::detectors::Detected;
-use super::layer::{Found, LayerAnalysis};
-use crate::model::{Inventory, OsInfo, PackageKind};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Where the OS is read from, most trusted first.
-const OS_FILES: [&str; 5] = [
-    "etc/os-release",
-    "usr/lib/os-release",
-    "etc/alpine-release",
-    "etc/debian_version",
-    "etc/redhat-release",
-];
+use super::detectors::Detected;
+use super::detectors::system::{os_release, purl};
+use super::layer::LayerAnalysis;
+use crate::model::{Inventory, OsInfo};
 
-/// Removes everything below `dir` (the directory's contents).
-fn remove_contents(view: &mut BTreeMap<String, (String, Found)>, dir: &str) {
-    let prefix = if dir.is_empty() {
-        String::new()
-    } else {
-        format!("{dir}/")
-    };
-    let doomed: Vec<String> = view
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for key in doomed {
-        view.remove(&key);
-    }
-}
-
-/// Removes `path` and, if it was a directory, everything below it.
-fn remove_below(view: &mut BTreeMap<String, (String, Found)>, path: &str) {
-    view.remove(path);
-    remove_contents(view, path);
-}
-
-/// The inventory of the image whose layers are `layers`, bottom first.
+/// Builds the image's inventory from its layers, bottom layer first.
+///
+/// A file's findings count only if no higher layer replaces the path (any
+/// entry there, or a non-directory at an ancestor), deletes it or an
+/// ancestor (`.wh.name`), or marks an ancestor directory opaque. Packages
+/// come out in layer order, then path order, then the order in the file.
+/// The OS comes from the most authoritative visible file (`etc/os-release`,
+/// then `usr/lib/os-release`, then `*-release` / `debian_version`), and OS
+/// packages' purls are completed with the distribution it names.
 pub fn assemble(layers: &[Arc<LayerAnalysis>]) -> Inventory {
-    let mut view: BTreeMap<String, (String, Found)> = BTreeMap::new();
-    for layer in layers {
-        for dir in &layer.opaque_dirs {
-            remove_contents(&mut view, dir);
-        }
-        for path in &layer.whiteouts {
-            remove_below(&mut view, path);
-        }
-        for (path, found) in &layer.found {
-            view.insert(path.clone(), (layer.digest.clone(), found.clone()));
-        }
-    }
-    let os = OS_FILES.iter().find_map(|path| match view.get(*path) {
-        Some((_, Found::Detected(Detected::Os(os)))) => Some(os.clone()),
-        _ => None,
-    });
     let mut packages = Vec::new();
-    for (layer, found) in view.into_values() {
-        if let Found::Detected(Detected::Packages(found)) = found {
-            for mut package in found {
-                package.location.layer = Some(layer.clone());
-                if package.kind.is_os() {
-                    add_distro(&mut package.purl, package.kind, os.as_ref());
+    let mut os: Option<(u8, OsInfo)> = None;
+    for (index, layer) in layers.iter().enumerate() {
+        let upper = layers.get(index + 1..).unwrap_or_default();
+        for (path, findings) in &layer.files {
+            if upper.iter().any(|u| u.hides(path)) {
+                continue;
+            }
+            for finding in findings {
+                match &finding.detected {
+                    Detected::Packages(found) => packages.extend(found.iter().cloned()),
+                    Detected::Os(info) => {
+                        let rank = os_release::source_rank(path);
+                        if os.as_ref().is_none_or(|(best, _)| rank < *best) {
+                            os = Some((rank, info.clone()));
+                        }
+                    }
+                    Detected::Nothing => {}
                 }
-                packages.push(package);
             }
         }
     }
-    Inventory { os, packages }
-}
-
-/// Adds the `distro` qualifier to an OS package's purl once the OS is known.
-fn add_distro(purl: &mut String, kind: PackageKind, os: Option<&OsInfo>) {
-    let Some(os) = os else { return };
-    if purl.contains("distro=") {
-        return;
-    }
-    let distro = match kind {
-        PackageKind::Apk | PackageKind::Deb | PackageKind::Rpm => {
-            format!("{}-{}", os.family, os.version)
+    let os = os.map(|(_, info)| info);
+    if let Some(info) = &os {
+        for package in &mut packages {
+            purl::qualify_with_os(package, info);
         }
-        _ => return,
-    };
-    purl.push(if purl.contains('?') { '&' } else { '?' });
-    purl.push_str("distro=");
-    purl.push_str(&distro);
+    }
+    Inventory { os, packages }
 }

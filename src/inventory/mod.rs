@@ -2,6 +2,9 @@
 //! format. Every detector is a pure function from one file's bytes to
 //! packages, so a layer's results can be cached by layer digest and the
 //! image's inventory assembled from its layers' results.
+//!
+//! Use: [`analyze_layer`] on each layer blob (cache the `Arc<LayerAnalysis>`
+//! by layer digest), then [`assemble`] the layers, bottom first.
 
 pub mod assemble;
 pub mod detectors;
@@ -10,4 +13,7 @@ pub mod purl;
 
 pub use assemble::assemble;
 pub use detectors::{DetectError, Detected, Detector, FileMeta};
-pub use layer::{LayerAnalysis, LayerError, LayerLimits, analyze_layer};
+pub use layer::{
+    Compression, FileFinding, LayerAnalysis, LayerError, LayerLimits, LayerProblem, LayerStats,
+    analyze_layer,
+};

@@ -2,9 +2,11 @@
 //! what is new, response timelines, history.
 
 pub mod alerts;
+pub mod controller;
 pub mod diff;
 pub mod history;
 pub mod html;
+pub mod metrics;
 pub mod rescanner;
 pub mod running;
 pub mod timeline;

@@ -242,6 +242,22 @@ impl Rescanner {
         overdue
     }
 
+    /// A digest's current findings with when each was first seen.
+    pub fn findings_of(&self, digest: &str) -> Vec<(Finding, jiff::Timestamp)> {
+        let state = self.state();
+        let Some(s) = state.get(digest) else {
+            return Vec::new();
+        };
+        s.findings
+            .iter()
+            .filter_map(|f| {
+                s.first_seen
+                    .get(&FindingKey::of(f))
+                    .map(|seen| (f.clone(), *seen))
+            })
+            .collect()
+    }
+
     /// The digests known, for metrics (time since last scan).
     pub fn last_scans(&self) -> Vec<(String, Option<jiff::Timestamp>)> {
         self.state()

@@ -1,66 +1,105 @@
-//! apk: `lib/apk/db/installed` (or `usr/lib/apk/db/installed`), one record per package (`P:` name, `V:`
-//! version, `A:` arch, `o:` origin, the source package advisories name).
+//! apk: `lib/apk/db/installed` (Alpine, Wolfi, Chainguard).
 
+use super::purl::os_purl;
 use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
-use crate::inventory::purl::purl;
 use crate::model::{Location, Package, PackageKind};
 
-pub struct Apk;
+/// apk v2 keeps it in `lib/`, apk v3 (Alpine ≥ 3.22 layouts) in `usr/lib/`.
+const INSTALLED: &[&str] = &["lib/apk/db/installed", "usr/lib/apk/db/installed"];
+/// Default purl namespace until `assemble` knows the distribution.
+const DEFAULT_NAMESPACE: &str = "alpine";
 
-pub fn parse_installed(text: &str, path: &str) -> Vec<Package> {
-    let mut out = Vec::new();
-    for record in text.split("\n\n") {
-        let mut name = None;
-        let mut version = None;
-        let mut arch = None;
-        let mut origin = None;
-        for line in record.lines() {
-            match line.split_once(':') {
-                Some(("P", v)) => name = Some(v.trim()),
-                Some(("V", v)) => version = Some(v.trim()),
-                Some(("A", v)) => arch = Some(v.trim()),
-                Some(("o", v)) => origin = Some(v.trim()),
-                _ => {}
-            }
-        }
-        let (Some(name), Some(version)) = (name, version) else {
-            continue;
-        };
-        out.push(Package {
-            name: name.to_string(),
-            version: version.to_string(),
-            kind: PackageKind::Apk,
-            purl: purl(
-                "apk",
-                Some("alpine"),
-                name,
-                version,
-                &[("arch", arch.unwrap_or(""))],
-            ),
-            source_name: origin.map(String::from),
-            source_version: None,
-            arch: arch.map(String::from),
-            location: Location {
-                layer: None,
-                path: path.to_string(),
-            },
-        });
-    }
-    out
-}
+pub struct ApkDetector;
 
-impl Detector for Apk {
+impl Detector for ApkDetector {
     fn name(&self) -> &'static str {
         "apk"
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        // apk-tools 3 moved the database under usr/.
-        file.path == "lib/apk/db/installed" || file.path == "usr/lib/apk/db/installed"
+        INSTALLED.contains(&file.path)
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {
-        let text = String::from_utf8_lossy(data).replace("\r\n", "\n");
-        Ok(Detected::Packages(parse_installed(&text, file.path)))
+        let text = std::str::from_utf8(data).map_err(|e| DetectError {
+            detector: self.name(),
+            path: file.path.to_string(),
+            reason: format!("not UTF-8: {e}"),
+        })?;
+        let packages = parse_installed(text, file.path);
+        Ok(if packages.is_empty() {
+            Detected::Nothing
+        } else {
+            Detected::Packages(packages)
+        })
+    }
+}
+
+/// Parses apk's installed database: `K:value` lines, a blank line between
+/// packages. `P` name, `V` version, `A` arch, `o` origin (source package).
+pub fn parse_installed(text: &str, path: &str) -> Vec<Package> {
+    let mut packages = Vec::new();
+    let mut current = Fields::default();
+    for line in text.lines().chain(std::iter::once("")) {
+        if line.trim().is_empty() {
+            if let Some(package) = current.take_package(path) {
+                packages.push(package);
+            }
+            continue;
+        }
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim().to_string();
+        match key {
+            "P" => current.name = Some(value),
+            "V" => current.version = Some(value),
+            "A" => current.arch = Some(value),
+            "o" => current.origin = Some(value),
+            _ => {}
+        }
+    }
+    packages
+}
+
+#[derive(Default)]
+struct Fields {
+    name: Option<String>,
+    version: Option<String>,
+    arch: Option<String>,
+    origin: Option<String>,
+}
+
+impl Fields {
+    fn take_package(&mut self, path: &str) -> Option<Package> {
+        let fields = std::mem::take(self);
+        let name = fields.name.filter(|n| !n.is_empty())?;
+        let version = fields.version.filter(|v| !v.is_empty())?;
+        let arch = fields.arch.filter(|a| !a.is_empty());
+        Some(Package {
+            purl: os_purl(
+                PackageKind::Apk,
+                DEFAULT_NAMESPACE,
+                &name,
+                &version,
+                arch.as_deref(),
+                None,
+            ),
+            source_name: Some(
+                fields
+                    .origin
+                    .filter(|o| !o.is_empty())
+                    .unwrap_or_else(|| name.clone()),
+            ),
+            source_version: None,
+            arch,
+            kind: PackageKind::Apk,
+            location: Location {
+                layer: None,
+                path: path.to_string(),
+            },
+            name,
+            version,
+        })
     }
 }

@@ -3,13 +3,16 @@
 pub mod apk;
 pub mod dpkg;
 pub mod os_release;
+pub mod purl;
+pub mod rpm;
 
 use super::Detector;
 
 pub fn detectors() -> Vec<Box<dyn Detector>> {
     vec![
-        Box::new(os_release::OsRelease),
-        Box::new(dpkg::Dpkg),
-        Box::new(apk::Apk),
+        Box::new(os_release::OsReleaseDetector),
+        Box::new(dpkg::DpkgDetector),
+        Box::new(apk::ApkDetector),
+        Box::new(rpm::RpmDetector),
     ]
 }

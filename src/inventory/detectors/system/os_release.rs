@@ -1,164 +1,256 @@
-//! The operating system: `os-release` (`ID`, `VERSION_ID`, `PRETTY_NAME`)
-//! and the older release files (`alpine-release`, `debian_version`,
-//! `redhat-release`), with end-of-life releases marked.
+//! The operating system: `os-release` and the older `*-release` files.
 
 use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
 use crate::model::OsInfo;
 
-pub struct OsRelease;
+const ETC_OS_RELEASE: &str = "etc/os-release";
+const USR_LIB_OS_RELEASE: &str = "usr/lib/os-release";
+const ALPINE_RELEASE: &str = "etc/alpine-release";
+const REDHAT_RELEASE: &str = "etc/redhat-release";
+const DEBIAN_VERSION: &str = "etc/debian_version";
+/// These files are a few hundred bytes; anything far bigger is not one.
+const MAX_RELEASE_FILE_BYTES: u64 = 64 * 1024;
 
-const FILES: [&str; 5] = [
-    "etc/os-release",
-    "usr/lib/os-release",
-    "etc/alpine-release",
-    "etc/debian_version",
-    "etc/redhat-release",
-];
-
-/// Releases past their end of life, as of 2026-11. A release not listed is
-/// taken as supported.
-fn is_eol(family: &str, version: &str) -> bool {
-    let mut parts = version.split('.');
-    let major: u32 = parts
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(u32::MAX);
-    let minor: u32 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    match family {
-        "debian" => major <= 10,
-        "ubuntu" => {
-            let lts = minor == 4 && major.is_multiple_of(2);
-            if lts { major <= 18 } else { major < 25 }
-        }
-        "alpine" => major < 3 || (major == 3 && minor <= 19),
-        "centos" => true,
-        "rhel" | "almalinux" | "rocky" | "ol" => major <= 7,
-        "fedora" => major <= 40,
-        "opensuse-leap" => major < 15 || (major == 15 && minor <= 5),
-        "amzn" => major == 1 || version.starts_with("2018"),
-        _ => false,
+/// How authoritative an OS file is; lower wins. `etc/os-release` beats
+/// `usr/lib/os-release` (the former overrides the latter by spec), and a
+/// real os-release beats the distribution-specific fallbacks.
+pub fn source_rank(path: &str) -> u8 {
+    match path {
+        ETC_OS_RELEASE => 0,
+        USR_LIB_OS_RELEASE => 1,
+        ALPINE_RELEASE | REDHAT_RELEASE => 2,
+        DEBIAN_VERSION => 3,
+        _ => u8::MAX,
     }
 }
 
-fn unquote(value: &str) -> String {
-    let v = value.trim();
-    let v = v
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-        .unwrap_or(v);
-    v.replace("\\\"", "\"")
-}
+pub struct OsReleaseDetector;
 
-fn parse_os_release(text: &str) -> Option<OsInfo> {
-    let mut id = None;
-    let mut version = None;
-    let mut pretty = None;
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        match key.trim() {
-            "ID" => id = Some(unquote(value).to_ascii_lowercase()),
-            "VERSION_ID" => version = Some(unquote(value)),
-            "PRETTY_NAME" => pretty = Some(unquote(value)),
-            _ => {}
-        }
-    }
-    let family = id.filter(|i| !i.is_empty())?;
-    let version = version.unwrap_or_default();
-    Some(OsInfo {
-        eol: is_eol(&family, &version),
-        family,
-        version,
-        pretty_name: pretty,
-    })
-}
-
-/// `Red Hat Enterprise Linux release 8.9 (Ootpa)`, `CentOS Linux release 7.9.2009 (Core)`.
-fn parse_redhat_release(text: &str) -> Option<OsInfo> {
-    let line = text.lines().next()?.trim();
-    let version = line
-        .split_whitespace()
-        .skip_while(|w| *w != "release")
-        .nth(1)?
-        .to_string();
-    let lower = line.to_ascii_lowercase();
-    let family = if lower.starts_with("centos") {
-        "centos"
-    } else if lower.starts_with("almalinux") {
-        "almalinux"
-    } else if lower.starts_with("rocky") {
-        "rocky"
-    } else if lower.starts_with("fedora") {
-        "fedora"
-    } else {
-        "rhel"
-    };
-    Some(OsInfo {
-        eol: is_eol(family, &version),
-        family: family.into(),
-        version,
-        pretty_name: Some(line.to_string()),
-    })
-}
-
-fn single_line(family: &str, text: &str) -> Option<OsInfo> {
-    let version = text.lines().next()?.trim().to_string();
-    if version.is_empty() {
-        return None;
-    }
-    Some(OsInfo {
-        eol: is_eol(family, &version),
-        family: family.into(),
-        version,
-        pretty_name: None,
-    })
-}
-
-impl Detector for OsRelease {
+impl Detector for OsReleaseDetector {
     fn name(&self) -> &'static str {
         "os-release"
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        FILES.contains(&file.path) && file.size < 64 << 10
+        source_rank(file.path) != u8::MAX && file.size <= MAX_RELEASE_FILE_BYTES
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {
-        let text = String::from_utf8_lossy(data);
-        let os = match file.path {
-            "etc/os-release" | "usr/lib/os-release" => parse_os_release(&text),
-            "etc/alpine-release" => single_line("alpine", &text),
-            "etc/debian_version" => single_line("debian", &text),
-            _ => parse_redhat_release(&text),
+        let text = std::str::from_utf8(data).map_err(|e| DetectError {
+            detector: self.name(),
+            path: file.path.to_string(),
+            reason: format!("not UTF-8: {e}"),
+        })?;
+        let info = match file.path {
+            ETC_OS_RELEASE | USR_LIB_OS_RELEASE => parse_os_release(text),
+            ALPINE_RELEASE => first_line(text).map(|v| os("alpine", v, None)),
+            DEBIAN_VERSION => first_line(text).map(|v| os("debian", v, None)),
+            REDHAT_RELEASE => parse_redhat_release(text),
+            _ => None,
         };
-        Ok(os.map_or(Detected::Nothing, Detected::Os))
+        Ok(info.map_or(Detected::Nothing, Detected::Os))
     }
+}
+
+fn os(family: &str, version: &str, pretty_name: Option<String>) -> OsInfo {
+    let family = family.to_ascii_lowercase();
+    let eol = is_end_of_life(&family, version);
+    OsInfo {
+        family,
+        version: version.to_string(),
+        pretty_name,
+        eol,
+    }
+}
+
+fn first_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|l| !l.is_empty())
+}
+
+/// Parses os-release (`KEY=value`, values optionally quoted, `\` escapes).
+pub fn parse_os_release(text: &str) -> Option<OsInfo> {
+    let mut id = None;
+    let mut version_id = None;
+    let mut pretty_name = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((key, raw)) = line.split_once('=') else {
+            continue;
+        };
+        let value = unquote(raw.trim());
+        match key.trim() {
+            "ID" => id = Some(value),
+            "VERSION_ID" => version_id = Some(value),
+            "PRETTY_NAME" => pretty_name = Some(value),
+            _ => {}
+        }
+    }
+    let id = id.filter(|v| !v.is_empty())?;
+    Some(os(&id, version_id.as_deref().unwrap_or(""), pretty_name))
+}
+
+fn unquote(raw: &str) -> String {
+    let inner = match raw.as_bytes() {
+        [b'"', .., b'"'] | [b'\'', .., b'\''] if raw.len() >= 2 => {
+            raw.get(1..raw.len() - 1).unwrap_or(raw)
+        }
+        _ => raw,
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `CentOS Linux release 7.9.2009 (Core)`, `Red Hat Enterprise Linux release 8.6 (Ootpa)`, …
+fn parse_redhat_release(text: &str) -> Option<OsInfo> {
+    let line = first_line(text)?;
+    let (product, rest) = line.split_once(" release ")?;
+    let version = rest.split_whitespace().next()?;
+    let product = product.to_ascii_lowercase();
+    let family = if product.starts_with("centos") {
+        "centos"
+    } else if product.starts_with("red hat") {
+        "rhel"
+    } else if product.starts_with("rocky") {
+        "rocky"
+    } else if product.starts_with("almalinux") {
+        "almalinux"
+    } else if product.starts_with("fedora") {
+        "fedora"
+    } else if product.starts_with("oracle") {
+        "ol"
+    } else {
+        return None;
+    };
+    // Namespaces use the major version for RHEL-like systems (`7`, not `7.9.2009`).
+    let major = if family == "fedora" {
+        version
+    } else {
+        version.split('.').next().unwrap_or(version)
+    };
+    Some(os(family, major, Some(line.to_string())))
+}
+
+/// Releases past their end of community/standard support, as of 2026-11-23
+/// (paid extended support such as Ubuntu ESM, Debian ELTS or RHEL ELS is not
+/// counted). Sources: the distributions' release pages.
+/// - Debian ≤ 11 (bullseye LTS ended 2026-08-31)
+/// - Ubuntu LTS ≤ 20.04 (standard support ended 2025-05), non-LTS ≤ 25.10 (ended 2026-07)
+/// - Alpine ≤ 3.21 (3.21 ended 2026-11-01)
+/// - CentOS Linux / Stream ≤ 8 (Stream 9 runs to 2027-05)
+/// - RHEL / Oracle Linux ≤ 7, Amazon Linux 1 (20xx.yy) and 2 (ended 2026-06-30)
+/// - Fedora ≤ 42, openSUSE Leap ≤ 15.6 (ended 2026-04-30)
+pub fn is_end_of_life(family: &str, version: &str) -> bool {
+    let Some((major, minor)) = major_minor(version) else {
+        return false;
+    };
+    match family {
+        "debian" => major <= 11,
+        "ubuntu" => {
+            let lts = major % 2 == 0 && minor == 4;
+            if lts {
+                (major, minor) <= (20, 4)
+            } else {
+                (major, minor) <= (25, 10)
+            }
+        }
+        "alpine" => (major, minor) <= (3, 21),
+        "centos" => major <= 8,
+        "rhel" | "ol" => major <= 7,
+        "amzn" => major <= 2 || (2000..2023).contains(&major),
+        "fedora" => major <= 42,
+        "opensuse-leap" => (major, minor) <= (15, 6),
+        _ => false,
+    }
+}
+
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim().split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((major, minor))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn detect(path: &str, text: &str) -> Detected {
+        let meta = FileMeta {
+            path,
+            size: text.len() as u64,
+            mode: 0o644,
+        };
+        OsReleaseDetector
+            .detect(&meta, text.as_bytes())
+            .unwrap_or(Detected::Nothing)
+    }
+
     #[test]
-    fn os_release_and_fallbacks() {
-        let os = parse_os_release(
-            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n",
-        )
-        .unwrap();
+    fn reads_os_release_fields() {
+        let text = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n";
         assert_eq!(
-            (os.family.as_str(), os.version.as_str(), os.eol),
-            ("debian", "12", false)
+            detect("usr/lib/os-release", text),
+            Detected::Os(OsInfo {
+                family: "debian".into(),
+                version: "12".into(),
+                pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+                eol: false
+            })
         );
-        let old = parse_os_release("ID=debian\nVERSION_ID=\"9\"\n").unwrap();
-        assert!(old.eol);
-        let rh = parse_redhat_release("CentOS Linux release 7.9.2009 (Core)\n").unwrap();
+    }
+
+    #[test]
+    fn reads_fallback_files() {
+        let Detected::Os(alpine) = detect("etc/alpine-release", "3.18.4\n") else {
+            panic!("no os")
+        };
         assert_eq!(
-            (rh.family.as_str(), rh.version.as_str(), rh.eol),
-            ("centos", "7.9.2009", true)
+            (alpine.family.as_str(), alpine.version.as_str(), alpine.eol),
+            ("alpine", "3.18.4", true)
         );
-        assert_eq!(single_line("alpine", "3.20.3\n").unwrap().version, "3.20.3");
-        assert!(parse_os_release("garbage\n").is_none());
+        let Detected::Os(centos) = detect(
+            "etc/redhat-release",
+            "CentOS Linux release 7.9.2009 (Core)\n",
+        ) else {
+            panic!("no os")
+        };
+        assert_eq!(
+            (centos.family.as_str(), centos.version.as_str(), centos.eol),
+            ("centos", "7", true)
+        );
+        let Detected::Os(deb) = detect("etc/debian_version", "12.5\n") else {
+            panic!("no os")
+        };
+        assert_eq!(
+            (deb.family.as_str(), deb.version.as_str(), deb.eol),
+            ("debian", "12.5", false)
+        );
+    }
+
+    #[test]
+    fn end_of_life_table() {
+        assert!(is_end_of_life("debian", "10"));
+        assert!(!is_end_of_life("debian", "12"));
+        assert!(is_end_of_life("ubuntu", "18.04"));
+        assert!(is_end_of_life("ubuntu", "23.10"));
+        assert!(!is_end_of_life("ubuntu", "22.04"));
+        assert!(!is_end_of_life("ubuntu", "24.04"));
+        assert!(is_end_of_life("alpine", "3.18.4"));
+        assert!(!is_end_of_life("alpine", "3.22.1"));
+        assert!(!is_end_of_life("wolfi", "20230201"));
+        assert!(is_end_of_life("centos", "7"));
     }
 }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Tools and data for the system-detector and layer tests
+# (tests/inventory_layer.rs, tests/inventory_system.rs):
+#   - tar, xz-utils: layers built with the tar CLI, an xz layer that must be refused
+#   - rpm (Debian's rpm 4.18: rpmbuild, rpm --initdb, sqlite backend, bdb_ro reader):
+#     the oracle for the rpm fixtures and a freshly built rpmdb
+#   - debootstrap: a real Debian 12 minbase root filesystem, cached under
+#     .cache/debootstrap/bookworm-minbase (and as a layer tarball beside it),
+#     compared against dpkg-query.
+# Idempotent: does nothing that is already done. Needs root (apt-get, debootstrap).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+
+missing=()
+for pkg in tar xz-utils rpm debootstrap dpkg; do
+  dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The cache key names the suite and variant; delete the directory to rebuild.
+ROOTFS_KEY=bookworm-minbase
+CACHE=.cache/debootstrap
+ROOTFS="$CACHE/$ROOTFS_KEY"
+LAYER="$CACHE/$ROOTFS_KEY.tar"
+mkdir -p "$CACHE"
+if [ ! -d "$ROOTFS" ]; then
+  rm -rf "$ROOTFS.tmp"
+  $SUDO debootstrap --variant=minbase bookworm "$ROOTFS.tmp" http://deb.debian.org/debian
+  mv "$ROOTFS.tmp" "$ROOTFS"
+fi
+if [ ! -f "$LAYER" ]; then
+  # A layer as an image builder would write it: relative paths, numeric owners.
+  $SUDO tar --numeric-owner -C "$ROOTFS" -cf "$LAYER.tmp" .
+  mv "$LAYER.tmp" "$LAYER"
+fi
+echo "debian rootfs: $ROOTFS, layer: $LAYER"
