@@ -12,13 +12,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Fixed namespace labels; a namespace not in the map has no labels.
+/// Fixed namespace labels, plus `kubernetes.io/metadata.name`, which the
+/// API server sets on every namespace (so selectors by name work offline).
 #[derive(Debug, Clone, Default)]
 pub struct StaticNamespaceLabels(pub BTreeMap<String, BTreeMap<String, String>>);
 
 impl NamespaceLabels for StaticNamespaceLabels {
     fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
-        Some(self.0.get(namespace).cloned().unwrap_or_default())
+        let mut labels = self.0.get(namespace).cloned().unwrap_or_default();
+        labels.insert("kubernetes.io/metadata.name".into(), namespace.into());
+        Some(labels)
     }
 }
 

@@ -64,8 +64,11 @@ pub fn describe(problem: &Problem) -> String {
         ProblemKind::Pending => {
             format!("image {image} is being scanned (policy {policy:?}); retry in a few seconds")
         }
-        ProblemKind::ScanFailed(cause) => {
+        ProblemKind::ScanFailed(cause) if problem.enforced => {
             format!("image {image} could not be scanned: {cause} (policy {policy:?} denies on scan errors)")
+        }
+        ProblemKind::ScanFailed(cause) => {
+            format!("image {image} could not be scanned: {cause} (policy {policy:?})")
         }
     }
 }
@@ -108,7 +111,14 @@ fn warnings(verdict: &Verdict) -> Vec<String> {
 
 fn audit_annotations(verdict: &Verdict) -> BTreeMap<String, String> {
     let mut annotations = BTreeMap::new();
-    let reported: Vec<String> = verdict.problems.iter().map(describe).collect();
+    // Findings are facts about the image worth keeping in the audit log;
+    // pending scans and scan failures are in the warnings and the logs.
+    let reported: Vec<String> = verdict
+        .problems
+        .iter()
+        .filter(|p| matches!(p.kind, ProblemKind::Vulnerable { .. }))
+        .map(describe)
+        .collect();
     if !reported.is_empty() {
         annotations.insert("violations".to_string(), reported.join("; "));
     }
