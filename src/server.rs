@@ -1,1 +1,279 @@
-//! server
+//! The HTTPS server: axum routes on hyper over rustls, HTTP/1.1 and HTTP/2,
+//! body limits, health endpoints, graceful shutdown; and the plain-HTTP
+//! metrics server beside it.
+
+use crate::admission::Admission;
+use crate::admission::handler::verdict_label;
+use crate::admission::review::{self, AdmissionRequest, AdmissionResponse};
+use crate::config::ServerConfig;
+use crate::telemetry::{Metrics, metrics_router};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+#[derive(Clone)]
+struct AppState {
+    admission: Admission,
+    max_body_bytes: usize,
+}
+
+/// A JSON error body naming the problem.
+fn error_response(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message, "code": status.as_u16() }))).into_response()
+}
+
+/// The webhook's routes: `/validate`, `/mutate`, `/healthz`, `/readyz`.
+pub fn router(admission: Admission, config: &ServerConfig) -> Router {
+    let state = AppState {
+        admission,
+        max_body_bytes: config.max_body_bytes,
+    };
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.admission.orchestrator.scanner().database() {
+        Some(db) => (StatusCode::OK, format!("ready: database {}", db.revision)).into_response(),
+        None => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no vulnerability database is loaded yet".into(),
+        ),
+    }
+}
+
+async fn validate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    review_endpoint(state, headers, body, "validate").await
+}
+
+async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    review_endpoint(state, headers, body, "mutate").await
+}
+
+async fn review_endpoint(state: AppState, headers: HeaderMap, body: Body, endpoint: &'static str) -> Response {
+    let started = Instant::now();
+    let metrics = &state.admission.metrics;
+    let request = match read_review(&state, &headers, body).await {
+        Ok(request) => request,
+        Err(response) => {
+            metrics.review(endpoint, "invalid", started.elapsed().as_secs_f64());
+            return response;
+        }
+    };
+    let response: AdmissionResponse = if endpoint == "mutate" {
+        state.admission.mutate(&request).await
+    } else {
+        state.admission.validate(&request).await
+    };
+    metrics.review(endpoint, verdict_label(&response), started.elapsed().as_secs_f64());
+    axum::Json(response.into_review()).into_response()
+}
+
+/// The body as an AdmissionReview, or the 400/413 response saying why not.
+async fn read_review(state: &AppState, headers: &HeaderMap, body: Body) -> Result<AdmissionRequest, Response> {
+    let limit = state.max_body_bytes;
+    let too_large = || {
+        state.admission.metrics.limit_hit("maxBodyBytes");
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than maxBodyBytes ({limit} bytes)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            let over_limit = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            return Err(if over_limit {
+                too_large()
+            } else {
+                error_response(StatusCode::BAD_REQUEST, format!("reading the request body: {err}"))
+            });
+        }
+    };
+    review::parse(&bytes).map_err(|err| error_response(StatusCode::BAD_REQUEST, err.to_string()))
+}
+
+/// A running server; [`RunningServer::shutdown`] stops accepting and waits
+/// for in-flight reviews (up to `shutdownGracePeriod`).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the server has stopped by itself (it does not).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+/// Binds `config.listen` (TLS, `app`) and `config.metricsListen` (plain
+/// HTTP, `/metrics`) and serves both until shut down.
+pub async fn start(
+    app: Router,
+    tls: Arc<rustls::ServerConfig>,
+    config: &ServerConfig,
+    metrics: Metrics,
+) -> Result<RunningServer, ServerError> {
+    let listener = bind(&config.listen).await?;
+    let metrics_listener = bind(&config.metrics_listen).await?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    let metrics_addr = metrics_listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.metrics_listen.clone(),
+        source,
+    })?;
+    let (stop, stopped) = watch::channel(false);
+    let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let metrics_task = {
+        let rx = stopped.clone();
+        let app = metrics_router(metrics.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(metrics_listener, app)
+                .with_graceful_shutdown(until_stopped(rx))
+                .await
+            {
+                tracing::error!(error = %err, "metrics server failed");
+            }
+        })
+    };
+    let tls_task = tokio::spawn(serve_tls(app, listener, tls, config.clone(), metrics, until_stopped(stopped)));
+    tracing::info!(%addr, %metrics_addr, "listening");
+    Ok(RunningServer {
+        addr,
+        metrics_addr,
+        stop,
+        tasks: vec![tls_task, metrics_task],
+    })
+}
+
+/// Accepts TLS connections and serves `app` on each (HTTP/1.1 or HTTP/2 as
+/// negotiated), until `shutdown` completes; then waits for open
+/// connections to finish their requests.
+pub async fn serve_tls(
+    app: Router,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    config: ServerConfig,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        if connections.available_permits() == 0 {
+            metrics.limit_hit("maxConnections");
+        }
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off, go on.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        let metrics = metrics.clone();
+        let handshake_timeout = config.tls_handshake_timeout.get();
+        let header_timeout = config.header_read_timeout.get();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    metrics.limit_hit("tlsHandshakeTimeout");
+                    return;
+                }
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true);
+            builder.http2().timer(TokioTimer::new());
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(err) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let grace = config.shutdown_grace_period.get();
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        metrics.limit_hit("shutdownGracePeriod");
+        tracing::warn!("shutdown grace period over; closing the remaining connections");
+    }
+}

@@ -1,1 +1,189 @@
-//! telemetry
+//! Logs (tracing, JSON or pretty) and metrics (prometheus-client, served on
+//! a separate plain-HTTP port).
+
+use crate::config::{LogFormat, TelemetryConfig};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+/// Installs the global tracing subscriber; a second call is a no-op.
+pub fn init_logging(config: &TelemetryConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+fn labels(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+/// Every metric scangate exports. Cheap to clone (all handles are shared).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    reviews: Family<Labels, Counter>,
+    review_seconds: Family<Labels, Histogram>,
+    cache: Family<Labels, Counter>,
+    scans: Family<Labels, Counter>,
+    scan_seconds: Family<Labels, Histogram>,
+    limits: Family<Labels, Counter>,
+    break_glass: Family<Labels, Counter>,
+    expired_exceptions: Family<Labels, Counter>,
+    scans_running: Gauge,
+    scans_queued: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("scangate");
+        let reviews = Family::<Labels, Counter>::default();
+        registry.register(
+            "admission_reviews",
+            "Admission reviews answered, by endpoint and verdict (allowed, denied, audit, invalid)",
+            reviews.clone(),
+        );
+        let review_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0, 4.0, 8.0, 15.0])
+        });
+        registry.register(
+            "admission_review_duration_seconds",
+            "Time to answer an admission review, by endpoint",
+            review_seconds.clone(),
+        );
+        let cache = Family::<Labels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Cache lookups by cache (verdict, tag, error) and result (hit, miss)",
+            cache.clone(),
+        );
+        let scans = Family::<Labels, Counter>::default();
+        registry.register("scans", "Scans finished, by outcome (ok or the error reason)", scans.clone());
+        let scan_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0])
+        });
+        registry.register("scan_duration_seconds", "Scan durations, by outcome", scan_seconds.clone());
+        let limits = Family::<Labels, Counter>::default();
+        registry.register(
+            "limit_hits",
+            "Times a named limit or timeout was hit (label limit = the config key)",
+            limits.clone(),
+        );
+        let break_glass = Family::<Labels, Counter>::default();
+        registry.register(
+            "break_glass_admissions",
+            "Objects admitted by the break-glass annotation, by namespace",
+            break_glass.clone(),
+        );
+        let expired_exceptions = Family::<Labels, Counter>::default();
+        registry.register(
+            "expired_exceptions",
+            "Reviews where an expired ScanException would have applied, by exception",
+            expired_exceptions.clone(),
+        );
+        let scans_running = Gauge::default();
+        registry.register("scans_running", "Scans running now", scans_running.clone());
+        let scans_queued = Gauge::default();
+        registry.register("scans_queued", "Scans waiting for a slot", scans_queued.clone());
+        Metrics {
+            registry: Arc::new(registry),
+            reviews,
+            review_seconds,
+            cache,
+            scans,
+            scan_seconds,
+            limits,
+            break_glass,
+            expired_exceptions,
+            scans_running,
+            scans_queued,
+        }
+    }
+
+    pub fn review(&self, endpoint: &str, verdict: &str, seconds: f64) {
+        self.reviews
+            .get_or_create(&labels(&[("endpoint", endpoint), ("verdict", verdict)]))
+            .inc();
+        self.review_seconds
+            .get_or_create(&labels(&[("endpoint", endpoint)]))
+            .observe(seconds);
+    }
+
+    pub fn cache_lookup(&self, cache: &str, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache
+            .get_or_create(&labels(&[("cache", cache), ("result", result)]))
+            .inc();
+    }
+
+    pub fn scan_finished(&self, outcome: &str, seconds: f64) {
+        let l = labels(&[("outcome", outcome)]);
+        self.scans.get_or_create(&l).inc();
+        self.scan_seconds.get_or_create(&l).observe(seconds);
+    }
+
+    /// A named limit or timeout was hit; `limit` is its config key.
+    pub fn limit_hit(&self, limit: &str) {
+        self.limits.get_or_create(&labels(&[("limit", limit)])).inc();
+    }
+
+    pub fn break_glass(&self, namespace: &str) {
+        self.break_glass
+            .get_or_create(&labels(&[("namespace", namespace)]))
+            .inc();
+    }
+
+    pub fn expired_exception(&self, namespace: &str, name: &str) {
+        self.expired_exceptions
+            .get_or_create(&labels(&[("namespace", namespace), ("exception", name)]))
+            .inc();
+    }
+
+    pub fn scans_running(&self) -> &Gauge {
+        &self.scans_running
+    }
+
+    pub fn scans_queued(&self) -> &Gauge {
+        &self.scans_queued
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The metrics endpoint: `GET /metrics` on its own plain-HTTP listener.
+pub fn metrics_router(metrics: Metrics) -> axum::Router {
+    use axum::http::header::CONTENT_TYPE;
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                    metrics.render(),
+                )
+            }
+        }),
+    )
+}

@@ -2,4 +2,12 @@
 //! workload templates, and response building (deny message, warnings,
 //! audit annotations).
 
+pub mod handler;
+pub mod images;
+pub mod local;
+pub mod mutate;
 pub mod ports;
+pub mod response;
+pub mod review;
+
+pub use handler::{Admission, Clock, system_clock};

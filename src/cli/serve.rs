@@ -1,9 +1,153 @@
-//! `scangate serve`.
+//! `scangate serve`: the admission webhook.
+
+use crate::admission::local::{LogEventSink, StaticCredentials, StaticNamespaceLabels, read_docker_config};
+use crate::admission::ports::{PolicySet, PolicyStore};
+use crate::admission::{Admission, system_clock};
+use crate::config::{Config, LogFormat};
+use crate::policy::load::PolicyDocuments;
+use crate::scan::Scanner;
+use crate::scan::orchestrator::Orchestrator;
+use crate::telemetry::Metrics;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Arguments of `scangate serve`.
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// The YAML configuration file (every key has a default).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTPS address [default: 0.0.0.0:8443, or server.listen].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Plain-HTTP address of /metrics [default: server.metricsListen].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// PEM certificate chain; re-read when it changes.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Folder holding the OSV database (`<Ecosystem>/all.zip`).
+    #[arg(long, value_name = "ROOT")]
+    pub db: Option<PathBuf>,
+    /// A YAML file of ClusterScanPolicy and ScanException documents (repeatable).
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+    /// A registry reached over plain HTTP (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// A Docker config.json with registry credentials.
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+    /// Development mode: self-signed certificate, pretty logs, the bundled
+    /// examples (policies under examples/policies when none is given).
+    #[arg(long)]
+    pub dev: bool,
+}
 
-pub async fn run(_args: ServeArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("scangate serve is not implemented yet")
+/// The configuration after the flags are applied over the file.
+pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = &args.listen {
+        config.server.listen = listen.clone();
+    }
+    if let Some(listen) = &args.metrics_listen {
+        config.server.metrics_listen = listen.clone();
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls.cert_file = Some(cert.clone());
+        config.tls.key_file = Some(key.clone());
+    }
+    if let Some(db) = &args.db {
+        config.db.root = Some(db.clone());
+    }
+    if args.dev {
+        config.telemetry.log_format = LogFormat::Pretty;
+    }
+    Ok(config)
+}
+
+/// The scanner behind the webhook. The one place where it is constructed.
+pub fn build_scanner(_config: &Config) -> anyhow::Result<Arc<dyn Scanner>> {
+    anyhow::bail!("the image scanner is not wired into `scangate serve` yet")
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
+    let config = effective_config(&args)?;
+    crate::telemetry::init_logging(&config.telemetry);
+    let (cert, key) = match (&config.tls.cert_file, &config.tls.key_file) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        _ if args.dev => {
+            let dir = std::env::temp_dir().join(format!("scangate-dev-{}", std::process::id()));
+            let (ca, cert, key) = crate::tls::write_dev_certificates(&dir)?;
+            tracing::info!(ca = %ca.display(), "development certificate written; use --cacert with curl");
+            (cert, key)
+        }
+        _ => anyhow::bail!("--tls-cert and --tls-key (or tls.certFile/tls.keyFile) are required outside --dev"),
+    };
+    let mut policy_files = args.policies.clone();
+    if args.dev && policy_files.is_empty() {
+        let examples = PathBuf::from("examples/policies");
+        if let Ok(entries) = std::fs::read_dir(&examples) {
+            let mut found: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+            found.sort();
+            policy_files = found;
+        }
+    }
+    let documents = PolicyDocuments::read_files(&policy_files)?;
+    tracing::info!(policies = documents.policies.len(), exceptions = documents.exceptions.len(), "policies loaded");
+    let credentials = match &args.docker_config {
+        Some(path) => read_docker_config(path)?,
+        None => Default::default(),
+    };
+    let metrics = Metrics::new();
+    let scanner = build_scanner(&config).context("building the scanner")?;
+    let admission = Admission {
+        orchestrator: Orchestrator::new(scanner, config.orchestrator.clone(), metrics.clone()),
+        policies: PolicyStore::new(PolicySet {
+            policies: documents.policies,
+            exceptions: documents.exceptions,
+        }),
+        namespaces: Arc::new(StaticNamespaceLabels::default()),
+        credentials: Arc::new(StaticCredentials(credentials)),
+        events: Arc::new(LogEventSink),
+        metrics: metrics.clone(),
+        config: config.webhook.clone(),
+        clock: system_clock(),
+    };
+    let certificate = crate::tls::ReloadingCert::load(&cert, &key)?;
+    let _watch = certificate.watch(config.tls.reload_interval.get());
+    let tls = Arc::new(crate::tls::server_config(certificate)?);
+    let app = crate::server::router(admission, &config.server);
+    let server = crate::server::start(app, tls, &config.server, metrics).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down; finishing in-flight reviews");
+    server.shutdown().await;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -1,6 +1,13 @@
 //! Policy and exception types (the CRD specs) and the pure evaluation of
-//! findings into a verdict. No I/O here.
+//! findings into a verdict. No I/O here except reading policy files.
 
+pub mod eval;
+pub mod load;
+pub mod selector;
 pub mod types;
 
+#[cfg(test)]
+mod eval_tests;
+
+pub use eval::{BREAK_GLASS_ANNOTATION, EvalInput, ImageOutcome, ImageResult, Verdict, evaluate};
 pub use types::*;

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod format;
+pub mod orchestrator;
 
 pub use error::ScanError;
 

@@ -1,0 +1,329 @@
+//! Findings + policies + exceptions + the clock → a verdict. Pure: every
+//! input (including today's date and the namespace's labels) is passed in.
+
+use super::selector::selects;
+use super::types::{ClusterScanPolicy, PendingAction, PolicyMode, ScanException};
+use crate::model::{Finding, ScanReport, Severity};
+use crate::scan::DatabaseStatus;
+use globset::{GlobBuilder, GlobMatcher};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The annotation that admits a pod despite violations, when a matching
+/// policy enables break-glass. Its value is the reason.
+pub const BREAK_GLASS_ANNOTATION: &str = "scangate.dev/break-glass";
+
+/// What is known about one image of the object under review.
+#[derive(Debug, Clone)]
+pub struct ImageOutcome {
+    /// The reference as written in the object.
+    pub reference: String,
+    /// The normalised reference (`docker.io/library/nginx:1.27`).
+    pub normalized: String,
+    /// The resolved manifest digest, when resolution succeeded.
+    pub digest: Option<String>,
+    pub result: ImageResult,
+}
+
+#[derive(Debug, Clone)]
+pub enum ImageResult {
+    Scanned(Arc<ScanReport>),
+    /// The scan did not finish within the budget; it goes on in the background.
+    Pending,
+    /// Resolution or scan failed; the message names the cause.
+    Failed(String),
+}
+
+/// Everything a verdict depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalInput<'a> {
+    pub namespace: &'a str,
+    pub namespace_labels: &'a BTreeMap<String, String>,
+    /// The annotations of the object under review (break-glass).
+    pub annotations: &'a BTreeMap<String, String>,
+    pub images: &'a [ImageOutcome],
+    pub policies: &'a [ClusterScanPolicy],
+    pub exceptions: &'a [ScanException],
+    /// Today in UTC (exceptions expire at the end of their `expires` day).
+    pub today: jiff::civil::Date,
+    pub now: jiff::Timestamp,
+    pub database: Option<&'a DatabaseStatus>,
+    /// Namespaces whose exceptions apply everywhere.
+    pub cluster_wide_namespaces: &'a [String],
+    /// How many findings a problem lists by ID.
+    pub max_listed: usize,
+}
+
+/// One finding as a denial message lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingBrief {
+    pub id: String,
+    pub severity: Severity,
+    pub package: String,
+    pub installed: String,
+    pub fixed: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// Findings that violate `failOn`, after exceptions.
+    Vulnerable {
+        counts: BTreeMap<Severity, usize>,
+        top: Vec<FindingBrief>,
+    },
+    Pending,
+    ScanFailed(String),
+}
+
+/// One policy's objection to one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub policy: String,
+    pub mode: PolicyMode,
+    /// True if this problem denies the object.
+    pub enforced: bool,
+    /// True if it would have denied but break-glass admitted it.
+    pub break_glass: bool,
+    pub image: String,
+    pub digest: Option<String>,
+    pub kind: ProblemKind,
+}
+
+/// An exception that would have applied but has expired (or whose expiry
+/// date cannot be read).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExpiredException {
+    pub namespace: String,
+    pub name: String,
+    pub expires: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    /// Names of the policies that matched the namespace.
+    pub policies: Vec<String>,
+    pub problems: Vec<Problem>,
+    /// The break-glass reason, when break-glass admitted the object.
+    pub break_glass: Option<String>,
+    /// The annotation was set but no matching policy enables break-glass.
+    pub break_glass_refused: bool,
+    pub expired_exceptions: Vec<ExpiredException>,
+}
+
+impl Verdict {
+    pub fn allowed(&self) -> bool {
+        !self.problems.iter().any(|p| p.enforced)
+    }
+}
+
+/// Judges the images of one object.
+pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
+    let break_glass_reason = input
+        .annotations
+        .get(BREAK_GLASS_ANNOTATION)
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty());
+    let exceptions = ExceptionIndex::new(input);
+    let mut verdict = Verdict::default();
+    let mut break_glass_used = false;
+    let mut break_glass_enabled = false;
+    for policy in input.policies {
+        if !selects(policy.spec.namespace_selector.as_ref(), input.namespace_labels) {
+            continue;
+        }
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        verdict.policies.push(name.clone());
+        let bypass = break_glass_reason.is_some() && policy.spec.break_glass.enabled;
+        break_glass_enabled |= policy.spec.break_glass.enabled;
+        let exempt = compile_globs(&policy.spec.exempt_images);
+        let database_problem = database_problem(policy, input);
+        for image in input.images {
+            if matches_any(&exempt, image) {
+                continue;
+            }
+            let Some((kind, action)) = judge_image(policy, image, database_problem.as_deref(), &exceptions, input, &mut verdict)
+            else {
+                continue;
+            };
+            let would_deny = policy.spec.mode == PolicyMode::Enforce && action == PendingAction::Deny;
+            break_glass_used |= would_deny && bypass;
+            verdict.problems.push(Problem {
+                policy: name.clone(),
+                mode: policy.spec.mode,
+                enforced: would_deny && !bypass,
+                break_glass: would_deny && bypass,
+                image: image.reference.clone(),
+                digest: image.digest.clone(),
+                kind,
+            });
+        }
+    }
+    if break_glass_used {
+        verdict.break_glass = break_glass_reason.map(str::to_string);
+    }
+    verdict.break_glass_refused = break_glass_reason.is_some() && !break_glass_enabled && !verdict.policies.is_empty();
+    verdict.expired_exceptions.sort();
+    verdict.expired_exceptions.dedup();
+    verdict
+}
+
+/// The problem one policy has with one image, and the action its settings
+/// prescribe (`Deny` for violations).
+fn judge_image(
+    policy: &ClusterScanPolicy,
+    image: &ImageOutcome,
+    database_problem: Option<&str>,
+    exceptions: &ExceptionIndex,
+    input: &EvalInput<'_>,
+    verdict: &mut Verdict,
+) -> Option<(ProblemKind, PendingAction)> {
+    if let Some(problem) = database_problem {
+        return Some((ProblemKind::ScanFailed(problem.to_string()), policy.spec.on_scan_error));
+    }
+    let report = match &image.result {
+        ImageResult::Pending => return Some((ProblemKind::Pending, policy.spec.on_scan_pending)),
+        ImageResult::Failed(cause) => {
+            return Some((ProblemKind::ScanFailed(cause.clone()), policy.spec.on_scan_error));
+        }
+        ImageResult::Scanned(report) => report,
+    };
+    let fail_on = &policy.spec.fail_on;
+    let mut violating: Vec<(&Finding, Severity)> = report
+        .findings
+        .iter()
+        .filter_map(|f| {
+            let severity = match f.severity {
+                Severity::Unknown => fail_on.unknown_severity_as,
+                known => known,
+            };
+            let violates = severity >= fail_on.severity && (!fail_on.fixable_only || f.is_fixable());
+            violates.then_some((f, severity))
+        })
+        .filter(|(f, _)| !exceptions.excepts(image, f, &mut verdict.expired_exceptions))
+        .collect();
+    if violating.is_empty() {
+        return None;
+    }
+    violating.sort_by(|(a, sa), (b, sb)| {
+        sb.cmp(sa)
+            .then(b.is_fixable().cmp(&a.is_fixable()))
+            .then(a.id.cmp(&b.id))
+            .then(a.package.cmp(&b.package))
+    });
+    let mut counts = BTreeMap::new();
+    for (_, severity) in &violating {
+        *counts.entry(*severity).or_insert(0) += 1;
+    }
+    let top = violating
+        .iter()
+        .take(input.max_listed)
+        .map(|(f, severity)| FindingBrief {
+            id: f.id.clone(),
+            severity: *severity,
+            package: f.package.clone(),
+            installed: f.installed_version.clone(),
+            fixed: f.fixed_version.clone(),
+        })
+        .collect();
+    Some((ProblemKind::Vulnerable { counts, top }, PendingAction::Deny))
+}
+
+/// Why the database cannot be trusted under this policy's `maxDatabaseAge`.
+fn database_problem(policy: &ClusterScanPolicy, input: &EvalInput<'_>) -> Option<String> {
+    let max_age = policy.spec.max_database_age.as_deref()?;
+    let Ok(max) = crate::rescan::timeline::parse_duration(max_age) else {
+        return Some(format!("policy has an invalid maxDatabaseAge {max_age:?}"));
+    };
+    let Some(db) = input.database else {
+        return Some("no vulnerability database is loaded".into());
+    };
+    let age = input.now.duration_since(db.updated_at);
+    (age > max).then(|| {
+        format!(
+            "vulnerability database is {}h old, over maxDatabaseAge {max_age}",
+            age.as_secs() / 3600
+        )
+    })
+}
+
+/// The exceptions that may apply in the request's namespace, compiled once.
+struct ExceptionIndex<'a> {
+    entries: Vec<(&'a ScanException, Vec<GlobMatcher>, Option<bool>)>,
+}
+
+impl<'a> ExceptionIndex<'a> {
+    fn new(input: &EvalInput<'a>) -> ExceptionIndex<'a> {
+        let entries = input
+            .exceptions
+            .iter()
+            .filter(|ex| in_scope(ex, input.namespace, input.cluster_wide_namespaces))
+            .map(|ex| {
+                // `None`: the date cannot be read; such an exception never applies.
+                let active = ex
+                    .spec
+                    .expires
+                    .trim()
+                    .parse::<jiff::civil::Date>()
+                    .ok()
+                    .map(|last_day| input.today <= last_day);
+                (ex, compile_globs(&ex.spec.images), active)
+            })
+            .collect();
+        ExceptionIndex { entries }
+    }
+
+    /// True if an active exception covers `finding` in `image`; records the
+    /// expired ones that would have.
+    fn excepts(&self, image: &ImageOutcome, finding: &Finding, expired: &mut Vec<ExpiredException>) -> bool {
+        let mut covered = false;
+        for (ex, globs, active) in &self.entries {
+            let names = ex
+                .spec
+                .vulnerabilities
+                .iter()
+                .any(|v| v.trim() == "*" || finding.is_named(v.trim()));
+            if !names || !(ex.spec.images.is_empty() || matches_any(globs, image)) {
+                continue;
+            }
+            if *active == Some(true) {
+                covered = true;
+            } else {
+                expired.push(ExpiredException {
+                    namespace: ex.metadata.namespace.clone().unwrap_or_default(),
+                    name: ex.metadata.name.clone().unwrap_or_default(),
+                    expires: ex.spec.expires.clone(),
+                });
+            }
+        }
+        covered
+    }
+}
+
+/// An exception applies in its own namespace, or everywhere if it lives in a
+/// cluster-wide namespace; `namespaces` narrows that further.
+fn in_scope(ex: &ScanException, namespace: &str, cluster_wide: &[String]) -> bool {
+    let own = ex.metadata.namespace.as_deref().unwrap_or_default();
+    let granted = own == namespace || cluster_wide.iter().any(|ns| ns == own);
+    granted && (ex.spec.namespaces.is_empty() || ex.spec.namespaces.iter().any(|ns| ns == namespace))
+}
+
+/// Globs where `*` also crosses `/`; an invalid pattern matches nothing.
+fn compile_globs(patterns: &[String]) -> Vec<GlobMatcher> {
+    patterns
+        .iter()
+        .filter_map(|p| {
+            GlobBuilder::new(p.trim())
+                .literal_separator(false)
+                .build()
+                .ok()
+                .map(|g| g.compile_matcher())
+        })
+        .collect()
+}
+
+/// Globs are tried against the reference as written and as normalised.
+fn matches_any(globs: &[GlobMatcher], image: &ImageOutcome) -> bool {
+    globs
+        .iter()
+        .any(|g| g.is_match(&image.reference) || g.is_match(&image.normalized))
+}

@@ -1,0 +1,288 @@
+//! The scan orchestrator in front of a [`Scanner`]: tag → digest (cached
+//! briefly), findings cached by `(digest, database revision)`, one scan per
+//! digest however many requests want it, bounded concurrency with a bounded
+//! queue, failures remembered for `errorTtl` only, and the request budget.
+
+use super::{ScanError, Scanner};
+use crate::config::OrchestratorConfig;
+use crate::model::ScanReport;
+use crate::registry::{Credentials, ImageRef};
+use crate::telemetry::Metrics;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use moka::future::Cache;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// `(manifest digest, database revision)`.
+type ScanKey = (String, String);
+type SharedScan = Shared<BoxFuture<'static, Result<Arc<ScanReport>, ScanError>>>;
+
+/// What is known about one image within the request's budget.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Scanned(Arc<ScanReport>),
+    /// Still scanning when the budget ran out; the scan continues.
+    Pending,
+    Failed(ScanError),
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageLookup {
+    /// The resolved digest, if resolution finished.
+    pub digest: Option<String>,
+    pub outcome: Lookup,
+}
+
+/// Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    scanner: Arc<dyn Scanner>,
+    config: OrchestratorConfig,
+    metrics: Metrics,
+    reports: Cache<ScanKey, Arc<ScanReport>>,
+    scan_errors: Cache<ScanKey, ScanError>,
+    tags: Cache<String, String>,
+    tag_errors: Cache<String, ScanError>,
+    in_flight: Mutex<HashMap<ScanKey, SharedScan>>,
+    permits: Arc<Semaphore>,
+    queued: AtomicUsize,
+    scans_started: AtomicU64,
+}
+
+/// A rough size in bytes of a cached report, for the weight bound.
+fn report_weight(report: &ScanReport) -> u32 {
+    let findings: usize = report
+        .findings
+        .iter()
+        .map(|f| 200 + f.id.len() + f.package.len() + f.summary.as_ref().map_or(0, String::len))
+        .sum();
+    let packages: usize = report
+        .inventory
+        .packages
+        .iter()
+        .map(|p| 150 + p.name.len() + p.version.len() + p.purl.len() + p.location.path.len())
+        .sum();
+    u32::try_from(512 + findings + packages).unwrap_or(u32::MAX)
+}
+
+impl Orchestrator {
+    pub fn new(scanner: Arc<dyn Scanner>, config: OrchestratorConfig, metrics: Metrics) -> Orchestrator {
+        let reports = Cache::builder()
+            .weigher(|_: &ScanKey, report: &Arc<ScanReport>| report_weight(report))
+            .max_capacity(config.verdict_cache_max_bytes)
+            .time_to_live(config.verdict_ttl.get())
+            .build();
+        let scan_errors = Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(config.error_ttl.get())
+            .build();
+        let tags = Cache::builder()
+            .max_capacity(config.tag_cache_max_entries)
+            .time_to_live(config.tag_ttl.get())
+            .build();
+        let tag_errors = Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(config.error_ttl.get())
+            .build();
+        let permits = Arc::new(Semaphore::new(config.max_concurrent_scans.max(1)));
+        Orchestrator {
+            inner: Arc::new(Inner {
+                scanner,
+                config,
+                metrics,
+                reports,
+                scan_errors,
+                tags,
+                tag_errors,
+                in_flight: Mutex::new(HashMap::new()),
+                permits,
+                queued: AtomicUsize::new(0),
+                scans_started: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn scanner(&self) -> &Arc<dyn Scanner> {
+        &self.inner.scanner
+    }
+
+    /// How many scans were started since this orchestrator was created.
+    pub fn scans_started(&self) -> u64 {
+        self.inner.scans_started.load(Ordering::Relaxed)
+    }
+
+    /// The deadline of a request starting now (`scanTimeout`).
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.inner.config.scan_timeout.get()
+    }
+
+    /// The digest of `image`: its own if it names one, else a cached or fresh
+    /// resolution of its tag. Concurrent resolutions of one tag share one.
+    pub async fn resolve(&self, image: &ImageRef, creds: &Credentials) -> Result<String, ScanError> {
+        if let Some(digest) = image.digest() {
+            return Ok(digest.to_string());
+        }
+        let inner = &self.inner;
+        let key = image.to_string();
+        if let Some(digest) = inner.tags.get(&key).await {
+            inner.metrics.cache_lookup("tag", true);
+            return Ok(digest);
+        }
+        if let Some(err) = inner.tag_errors.get(&key).await {
+            inner.metrics.cache_lookup("tag_error", true);
+            return Err(err);
+        }
+        inner.metrics.cache_lookup("tag", false);
+        let resolved = inner
+            .tags
+            .try_get_with(key.clone(), inner.scanner.resolve(image, creds))
+            .await
+            .map_err(|err| (*err).clone());
+        if let Err(err) = &resolved {
+            inner.tag_errors.insert(key, err.clone()).await;
+        }
+        resolved
+    }
+
+    /// Findings for `image`, waiting at most until `deadline`.
+    pub async fn lookup(&self, image: &ImageRef, creds: &Credentials, deadline: Instant) -> ImageLookup {
+        let inner = &self.inner;
+        let Some(database) = inner.scanner.database() else {
+            return ImageLookup {
+                digest: image.digest().map(str::to_string),
+                outcome: Lookup::Failed(ScanError::Database("no vulnerability database is loaded yet".into())),
+            };
+        };
+        let digest = match tokio::time::timeout_at(deadline, self.resolve(image, creds)).await {
+            Ok(Ok(digest)) => digest,
+            Ok(Err(err)) => {
+                return ImageLookup {
+                    digest: None,
+                    outcome: Lookup::Failed(err),
+                };
+            }
+            Err(_) => {
+                inner.metrics.limit_hit("scanTimeout");
+                return ImageLookup {
+                    digest: None,
+                    outcome: Lookup::Pending,
+                };
+            }
+        };
+        let key = (digest.clone(), database.revision);
+        let outcome = self.findings(image, creds, key, deadline).await;
+        ImageLookup {
+            digest: Some(digest),
+            outcome,
+        }
+    }
+
+    async fn findings(&self, image: &ImageRef, creds: &Credentials, key: ScanKey, deadline: Instant) -> Lookup {
+        let inner = &self.inner;
+        if let Some(report) = inner.reports.get(&key).await {
+            inner.metrics.cache_lookup("verdict", true);
+            return Lookup::Scanned(report);
+        }
+        if let Some(err) = inner.scan_errors.get(&key).await {
+            inner.metrics.cache_lookup("scan_error", true);
+            return Lookup::Failed(err);
+        }
+        inner.metrics.cache_lookup("verdict", false);
+        let scan = self.start_or_join(image, creds, key);
+        match tokio::time::timeout_at(deadline, scan).await {
+            Ok(Ok(report)) => Lookup::Scanned(report),
+            Ok(Err(err)) => Lookup::Failed(err),
+            Err(_) => {
+                inner.metrics.limit_hit("scanTimeout");
+                Lookup::Pending
+            }
+        }
+    }
+
+    /// The one scan of `key`, started now if none is running. The scan runs
+    /// in its own task, so it finishes (and fills the cache) even when every
+    /// request waiting for it has given up.
+    fn start_or_join(&self, image: &ImageRef, creds: &Credentials, key: ScanKey) -> SharedScan {
+        let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(scan) = in_flight.get(&key) {
+            return scan.clone();
+        }
+        let inner = self.inner.clone();
+        let task_key = key.clone();
+        let image = image.clone();
+        let creds = creds.clone();
+        let task = tokio::spawn(async move { inner.run_scan(task_key, image, creds).await });
+        let scan = async move {
+            task.await
+                .unwrap_or_else(|err| Err(ScanError::Registry(format!("internal: the scan task ended abnormally: {err}"))))
+        }
+        .boxed()
+        .shared();
+        in_flight.insert(key, scan.clone());
+        scan
+    }
+}
+
+impl Inner {
+    async fn run_scan(&self, key: ScanKey, image: ImageRef, creds: Credentials) -> Result<Arc<ScanReport>, ScanError> {
+        let result = self.scan_once(&key, &image, &creds).await;
+        match &result {
+            Ok(report) => self.reports.insert(key.clone(), report.clone()).await,
+            // Shedding is about this moment's load, not about the image.
+            Err(ScanError::QueueFull { .. }) => {}
+            Err(err) => self.scan_errors.insert(key.clone(), err.clone()).await,
+        }
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&key);
+        result
+    }
+
+    async fn scan_once(&self, key: &ScanKey, image: &ImageRef, creds: &Credentials) -> Result<Arc<ScanReport>, ScanError> {
+        // A scan of this key may have finished between the caller's cache
+        // lookup and its registration as in flight.
+        if let Some(report) = self.reports.get(key).await {
+            return Ok(report);
+        }
+        let _permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let capacity = self.config.max_queued_scans;
+                if self.queued.fetch_add(1, Ordering::SeqCst) >= capacity {
+                    self.queued.fetch_sub(1, Ordering::SeqCst);
+                    self.metrics.limit_hit("maxQueuedScans");
+                    return Err(ScanError::QueueFull { capacity });
+                }
+                self.metrics.scans_queued().inc();
+                let permit = self.permits.clone().acquire_owned().await;
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                self.metrics.scans_queued().dec();
+                permit.map_err(|_| ScanError::Registry("internal: the scan semaphore is closed".into()))?
+            }
+        };
+        self.scans_started.fetch_add(1, Ordering::Relaxed);
+        self.metrics.scans_running().inc();
+        let started = std::time::Instant::now();
+        let result = self.scanner.scan(image, &key.0, creds).await;
+        self.metrics.scans_running().dec();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(err) => err.metric_label(),
+        };
+        self.metrics.scan_finished(outcome, started.elapsed().as_secs_f64());
+        match &result {
+            Ok(_) => tracing::info!(image = %image, digest = %key.0, seconds = started.elapsed().as_secs_f64(), "scanned"),
+            Err(err) => tracing::warn!(image = %image, digest = %key.0, error = %err, "scan failed"),
+        }
+        result.map(Arc::new)
+    }
+}

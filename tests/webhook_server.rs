@@ -1,0 +1,436 @@
+//! The webhook end to end: the real server on loopback, real TLS clients
+//! verifying the CA and the service name, real AdmissionReview documents.
+
+mod webhook_support;
+
+use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
+use webhook_support::*;
+
+const PAYMENTS: &str = "demo.scangate.dev/payments-api:1.4.2";
+const STATIC_SITE: &str = "demo.scangate.dev/static-site:2.0.0";
+
+fn payments_problem(policy: &str, digest: &str) -> String {
+    format!(
+        "image {PAYMENTS} ({}) has 1 CRITICAL, 1 HIGH violating policy \"{policy}\": \
+         GO-2024-3321 (CRITICAL) in golang.org/x/crypto v0.25.0, fixed in 0.31.0; \
+         GO-2025-3487 (HIGH) in golang.org/x/crypto v0.25.0, fixed in 0.35.0",
+        &digest[..19]
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denies_a_vulnerable_pod_over_http1_and_http2() {
+    let mut h = Harness::start(Options::default()).await;
+    let review = read_json("reviews/pod-create.json");
+    let digest = h.scanner.digest_of(PAYMENTS);
+    let problem = payments_problem("enforce-high", &digest);
+    let expected = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "allowed": false,
+            "status": {
+                "code": 403,
+                "reason": "Forbidden",
+                "message": format!("scangate denied Pod shop/payments-api-7d9c: {problem}"),
+            },
+            "auditAnnotations": { "violations": problem },
+        }
+    });
+    for http2 in [false, true] {
+        let client = h.client(http2);
+        let response = client.post(h.url("/validate")).json(&review).send().await.unwrap();
+        let want = if http2 { reqwest::Version::HTTP_2 } else { reqwest::Version::HTTP_11 };
+        assert_eq!(response.version(), want);
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, expected);
+    }
+    assert_eq!(h.scanner.scans.load(Ordering::SeqCst), 2, "two images, each scanned once");
+    let events = h.events.events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].reason.as_str(), "ImageDenied");
+    assert_eq!(events[0].name, "payments-api-7d9c");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allows_clean_pods_and_has_no_opinion_on_other_kinds() {
+    let mut h = Harness::start(Options::default()).await;
+    let client = h.client(true);
+    let (status, body) = post(&client, &h.url("/validate"), &pod_review("u-1", "shop", &[STATIC_SITE])).await;
+    assert_eq!(status, 200);
+    assert_eq!(*response_of(&body), json!({"uid": "u-1", "allowed": true}));
+    let (_, body) = post(&client, &h.url("/validate"), &read_json("reviews/configmap-create.json")).await;
+    assert_eq!(*response_of(&body), json!({"uid": "0e2a5b7c-9d1f-4e3a-8b6c-7f0d1e2c3b44", "allowed": true}));
+    let health = client.get(h.url("/healthz")).send().await.unwrap();
+    assert_eq!((health.status().as_u16(), health.text().await.unwrap()), (200, "ok".to_string()));
+    let ready = client.get(h.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    *h.scanner.database.lock().unwrap() = None;
+    let ready = client.get(h.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-2", "shop", &["demo.scangate.dev/clean:1"])).await;
+    let message = response_of(&body)["status"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("no vulnerability database is loaded yet"), "{message}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_mode_allows_with_warnings_and_audit_annotations() {
+    let mut h = Harness::start(Options::default()).await;
+    let client = h.client(false);
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-a", "sandbox", &[PAYMENTS])).await;
+    let digest = h.scanner.digest_of(PAYMENTS);
+    let described = format!(
+        "image {PAYMENTS} ({}) has 1 CRITICAL, 1 HIGH, 1 MEDIUM violating policy \"audit-sandbox\": \
+         GO-2024-3321 (CRITICAL) in golang.org/x/crypto v0.25.0, fixed in 0.31.0; \
+         GO-2025-3487 (HIGH) in golang.org/x/crypto v0.25.0, fixed in 0.35.0; \
+         GO-2024-3333 (MEDIUM) in golang.org/x/net v0.27.0, fixed in 0.33.0; \
+         GO-2025-3373 (UNKNOWN) in stdlib 1.22.5, fixed in 1.22.11",
+        &digest[..19]
+    );
+    let _ = described;
+    let response = response_of(&body);
+    assert_eq!(response["allowed"], true);
+    assert_eq!(
+        response["warnings"],
+        json!([format!(
+            "[audit] {PAYMENTS}: 1 CRITICAL, 1 HIGH, 1 MEDIUM (GO-2024-3321, GO-2025-3487, GO-2024-3333) violate policy audit-sandbox"
+        )])
+    );
+    let violations = response["auditAnnotations"]["violations"].as_str().unwrap();
+    assert!(violations.starts_with(&format!("image {PAYMENTS} ({}) has 1 CRITICAL, 1 HIGH, 1 MEDIUM", &digest[..19])), "{violations}");
+    assert!(response.get("status").is_none());
+    assert_eq!(h.events.events()[0].reason.as_str(), "ImageAuditViolation");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_templates_and_the_ephemeral_containers_subresource() {
+    let mut h = Harness::start(Options::default()).await;
+    let client = h.client(true);
+    let (_, body) = post(&client, &h.url("/validate"), &read_json("reviews/deployment-create.json")).await;
+    let response = response_of(&body);
+    assert_eq!(response["allowed"], false);
+    let message = response["status"]["message"].as_str().unwrap();
+    assert!(message.starts_with("scangate denied Deployment shop/payments-api: image demo.scangate.dev/payments-api:1.4.2"), "{message}");
+
+    let (_, body) = post(&client, &h.url("/validate"), &read_json("reviews/cronjob-create.json")).await;
+    let message = response_of(&body)["status"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("legacy-batch:0.9") && message.contains("2 HIGH"), "{message}");
+    assert!(message.contains("DEBIAN-CVE-2024-2961 (HIGH) in libc6 2.36-9, fixed in 2.36-9+deb12u7"), "{message}");
+
+    // Only the new ephemeral container is judged: debug-tools is clean.
+    let mut review = read_json("reviews/pod-ephemeralcontainers.json");
+    let (_, body) = post(&client, &h.url("/validate"), &review).await;
+    assert_eq!(*response_of(&body), json!({"uid": "2b1f7a70-5d44-4d8e-9a4b-1c0e2d1d7e01", "allowed": true}));
+    review["request"]["object"]["spec"]["ephemeralContainers"][0]["image"] = PAYMENTS.into();
+    let (_, body) = post(&client, &h.url("/validate"), &review).await;
+    assert_eq!(response_of(&body)["allowed"], false);
+    h.shutdown().await;
+
+    let mut options = Options::default();
+    options.config.webhook.review_workloads = false;
+    let mut h = Harness::start(options).await;
+    let (_, body) = post(&h.client(true), &h.url("/validate"), &read_json("reviews/deployment-create.json")).await;
+    assert_eq!(response_of(&body)["allowed"], true);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_needs_a_policy_that_enables_it_and_dry_run_emits_nothing() {
+    let mut h = Harness::start(Options::default()).await;
+    let client = h.client(true);
+    let mut review = pod_review("u-bg", "shop", &[PAYMENTS]);
+    review["request"]["object"]["metadata"]["annotations"] = json!({"scangate.dev/break-glass": "INC-4711 payments outage"});
+    review["request"]["dryRun"] = true.into();
+    let (_, body) = post(&client, &h.url("/validate"), &review).await;
+    let response = response_of(&body);
+    assert_eq!(response["allowed"], true, "{body}");
+    assert_eq!(
+        response["warnings"],
+        json!([
+            format!("[break-glass] {PAYMENTS}: 1 CRITICAL, 1 HIGH (GO-2024-3321, GO-2025-3487) violate policy enforce-high"),
+            "admitted by break-glass despite policy violations: INC-4711 payments outage"
+        ])
+    );
+    assert_eq!(response["auditAnnotations"]["break-glass"], "INC-4711 payments outage");
+    assert!(h.events.events().is_empty(), "dry run: no events");
+
+    review["request"]["dryRun"] = false.into();
+    let (_, body) = post(&client, &h.url("/validate"), &review).await;
+    assert_eq!(response_of(&body)["allowed"], true);
+    let reasons: Vec<&str> = h.events.events().iter().map(|e| e.reason.as_str()).collect();
+    assert_eq!(reasons, ["BreakGlassAdmission"]);
+    let metrics = reqwest::get(h.metrics_url()).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("scangate_break_glass_admissions_total{namespace=\"shop\"} 2"), "{metrics}");
+
+    h.set_policies(
+        "kind: ClusterScanPolicy\nmetadata: {name: strict}\nspec: {failOn: {severity: HIGH}}\n",
+    );
+    let (_, body) = post(&client, &h.url("/validate"), &review).await;
+    let response = response_of(&body);
+    assert_eq!(response["allowed"], false);
+    assert_eq!(
+        response["warnings"],
+        json!(["break-glass annotation ignored: no matching policy enables break-glass"])
+    );
+    h.shutdown().await;
+}
+
+const EXCEPTION: &str = "kind: ScanException\nmetadata: {name: crypto-accepted, namespace: shop}\nspec:\n  vulnerabilities: [CVE-2024-45337, GO-2025-3487]\n  images: [\"demo.scangate.dev/payments-api:*\"]\n  reason: not reachable\n  reviewedBy: security\n  expires: 2026-11-23\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exceptions_apply_through_their_last_day_only() {
+    let mut h = Harness::start(Options::default()).await;
+    let client = h.client(true);
+    let policies = std::fs::read_to_string(data_dir().join("policies.yaml")).unwrap();
+    h.set_policies(&format!("{policies}\n---\n{EXCEPTION}"));
+    for (now, allowed) in [("2026-11-22T23:59:59Z", true), ("2026-11-23T23:59:59Z", true), ("2026-11-24T00:00:00Z", false)] {
+        h.set_today(now);
+        let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-x", "shop", &[PAYMENTS])).await;
+        let response = response_of(&body);
+        assert_eq!(response["allowed"], allowed, "{now}: {body}");
+        if allowed {
+            assert_eq!(*response, json!({"uid": "u-x", "allowed": true}), "{now}");
+        } else {
+            assert_eq!(
+                response["warnings"],
+                json!(["ScanException shop/crypto-accepted expired (2026-11-23) and no longer applies"])
+            );
+            assert_eq!(response["auditAnnotations"]["expired-exceptions"], "shop/crypto-accepted");
+        }
+    }
+    let reasons: Vec<&str> = h.events.events().iter().map(|e| e.reason.as_str()).collect();
+    assert_eq!(reasons, ["ImageDenied", "ScanExceptionExpired"]);
+    let metrics = reqwest::get(h.metrics_url()).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("scangate_expired_exceptions_total{namespace=\"shop\",exception=\"crypto-accepted\"} 1"),
+        "{metrics}"
+    );
+    // Another namespace's exception does not apply in shop.
+    h.set_today("2026-11-01T00:00:00Z");
+    h.set_policies(&format!("{policies}\n---\n{}", EXCEPTION.replace("namespace: shop", "namespace: billing")));
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-y", "shop", &[PAYMENTS])).await;
+    assert_eq!(response_of(&body)["allowed"], false);
+    // One in scangate's own namespace applies everywhere.
+    h.set_policies(&format!("{policies}\n---\n{}", EXCEPTION.replace("namespace: shop", "namespace: scangate")));
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-z", "shop", &[PAYMENTS])).await;
+    assert_eq!(response_of(&body)["allowed"], true);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exempt_images_are_not_judged() {
+    let mut h = Harness::start(Options::default()).await;
+    h.set_policies("kind: ClusterScanPolicy\nmetadata: {name: p}\nspec:\n  failOn: {severity: LOW}\n  exemptImages: [\"demo.scangate.dev/payments-*\"]\n");
+    let client = h.client(true);
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u", "shop", &[PAYMENTS])).await;
+    assert_eq!(*response_of(&body), json!({"uid": "u", "allowed": true}));
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u", "shop", &[STATIC_SITE])).await;
+    assert_eq!(response_of(&body)["allowed"], false, "LOW finding, not exempt");
+    h.shutdown().await;
+}
+
+fn quick_budget() -> Options {
+    let mut options = Options::default();
+    options.config.orchestrator.scan_timeout = scangate::config::ConfigDuration(std::time::Duration::from_millis(300));
+    options
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_pending_denies_or_allows_and_the_scan_goes_on() {
+    let mut h = Harness::start(quick_budget()).await;
+    let client = h.client(true);
+    h.scanner.release.send_replace(false);
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-p", "shop", &[PAYMENTS])).await;
+    let digest = h.scanner.digest_of(PAYMENTS);
+    let message = format!(
+        "scangate denied Pod shop/payments-api-7d9c: image {PAYMENTS} ({}) is being scanned (policy \"enforce-high\"); retry in a few seconds",
+        &digest[..19]
+    );
+    assert_eq!(
+        *response_of(&body),
+        json!({"uid": "u-p", "allowed": false, "status": {"code": 403, "reason": "Forbidden", "message": message}})
+    );
+    h.set_policies("kind: ClusterScanPolicy\nmetadata: {name: lenient}\nspec: {failOn: {severity: HIGH}, onScanPending: Allow}\n");
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-q", "shop", &[PAYMENTS])).await;
+    assert_eq!(
+        *response_of(&body),
+        json!({"uid": "u-q", "allowed": true, "warnings": [format!("{PAYMENTS} not scanned yet; admitted by policy lenient")]})
+    );
+    assert_eq!(h.scanner.scans.load(Ordering::SeqCst), 1, "the second request joined the running scan");
+    h.scanner.release.send_replace(true);
+    // The retry hits the cache (or the finishing scan): the real verdict.
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-r", "shop", &[PAYMENTS])).await;
+    assert_eq!(response_of(&body)["allowed"], false);
+    assert!(response_of(&body)["status"]["message"].as_str().unwrap().contains("GO-2024-3321"));
+    assert_eq!(h.scanner.scans.load(Ordering::SeqCst), 1);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_errors_deny_or_allow_and_are_cached_for_error_ttl() {
+    let mut h = Harness::start(Options::default()).await;
+    let client = h.client(true);
+    let digest = h.scanner.digest_of(PAYMENTS);
+    h.scanner.failing.lock().unwrap().insert(digest.clone());
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-e", "shop", &[PAYMENTS])).await;
+    let message = format!(
+        "scangate denied Pod shop/payments-api-7d9c: image {PAYMENTS} ({}) could not be scanned: registry: blob of {digest}: 503 Service Unavailable (policy \"enforce-high\" denies on scan errors)",
+        &digest[..19]
+    );
+    assert_eq!(response_of(&body)["status"]["message"], message);
+    h.set_policies("kind: ClusterScanPolicy\nmetadata: {name: lenient}\nspec: {failOn: {severity: HIGH}, onScanError: Allow}\n");
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-f", "shop", &[PAYMENTS])).await;
+    assert_eq!(
+        *response_of(&body),
+        json!({"uid": "u-f", "allowed": true, "warnings": [format!("{PAYMENTS} could not be scanned (registry: blob of {digest}: 503 Service Unavailable); admitted by policy lenient")]})
+    );
+    assert_eq!(h.scanner.scans.load(Ordering::SeqCst), 1, "the error was cached");
+    h.shutdown().await;
+
+    // With errorTtl short, the failure is forgotten and the next review rescans.
+    let mut options = Options::default();
+    options.config.orchestrator.error_ttl = scangate::config::ConfigDuration(std::time::Duration::from_millis(1));
+    let mut h = Harness::start(options).await;
+    let client = h.client(true);
+    h.scanner.failing.lock().unwrap().insert(digest.clone());
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-g", "shop", &[PAYMENTS])).await;
+    assert_eq!(response_of(&body)["allowed"], false);
+    h.scanner.failing.lock().unwrap().clear();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (_, body) = post(&client, &h.url("/validate"), &pod_review("u-h", "shop", &[PAYMENTS])).await;
+    assert!(response_of(&body)["status"]["message"].as_str().unwrap().contains("GO-2024-3321"), "{body}");
+    assert_eq!(h.scanner.scans.load(Ordering::SeqCst), 2);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_bodies() {
+    let mut options = Options::default();
+    options.config.server.max_body_bytes = 64 * 1024;
+    let mut h = Harness::start(options).await;
+    let client = h.client(false);
+    let send = |body: Vec<u8>| {
+        let client = client.clone();
+        let url = h.url("/validate");
+        async move {
+            let response = client.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = send(b"{not json".to_vec()).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().starts_with("body is not a valid AdmissionReview: key must be a string"), "{body}");
+    let mut wrong_version = read_json("reviews/pod-create.json");
+    wrong_version["apiVersion"] = "admission.k8s.io/v1beta1".into();
+    let (status, body) = send(serde_json::to_vec(&wrong_version).unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"error": "apiVersion must be \"admission.k8s.io/v1\", got \"admission.k8s.io/v1beta1\"", "code": 400}))
+    );
+    let mut no_uid = read_json("reviews/pod-create.json");
+    no_uid["request"].as_object_mut().unwrap().remove("uid");
+    let (status, body) = send(serde_json::to_vec(&no_uid).unwrap()).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("missing field `uid`"), "{body}");
+    let (status, body) = send(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec()).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "AdmissionReview has no request"));
+
+    let mut huge = read_json("reviews/pod-create.json");
+    huge["request"]["object"]["metadata"]["annotations"] = json!({"big": "x".repeat(70 * 1024)});
+    let (status, body) = send(serde_json::to_vec(&huge).unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (413, json!({"error": "request body is larger than maxBodyBytes (65536 bytes)", "code": 413}))
+    );
+    // The same without Content-Length (chunked): still 413.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..80).map(|_| Ok(vec![b' '; 1024])).collect();
+    let response = client
+        .post(h.url("/validate"))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let metrics = reqwest::get(h.metrics_url()).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("scangate_limit_hits_total{limit=\"maxBodyBytes\"} 2"), "{metrics}");
+    assert!(metrics.contains("scangate_admission_reviews_total{endpoint=\"validate\",verdict=\"invalid\"} 6"), "{metrics}");
+    // A pod spec the API server would never send is denied, naming the problem.
+    let mut bad_spec = read_json("reviews/pod-create.json");
+    bad_spec["request"]["object"]["spec"]["containers"] = "nope".into();
+    let (status, body) = send(serde_json::to_vec(&bad_spec).unwrap()).await;
+    assert_eq!(status, 200);
+    let status = &response_of(&body)["status"];
+    assert_eq!(status["code"], 400);
+    assert!(status["message"].as_str().unwrap().starts_with("scangate cannot review this object: Pod spec is not a valid pod spec"), "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_reviews_of_twenty_images_scan_each_once() {
+    let mut h = Harness::start(Options::default()).await;
+    let client = h.client(true);
+    let url = h.url("/validate");
+    let requests = (0..200).map(|i| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let image = format!("demo.scangate.dev/load/app-{}:1", i % 20);
+            let uid = format!("uid-{i}");
+            let (status, body) = post(&client, &url, &pod_review(&uid, "shop", &[&image])).await;
+            (status, uid, body)
+        }
+    });
+    let results = futures::future::join_all(requests).await;
+    for (status, uid, body) in &results {
+        assert_eq!(*status, 200);
+        assert_eq!(*response_of(body), json!({"uid": uid, "allowed": true}));
+    }
+    assert_eq!(h.scanner.scans.load(Ordering::SeqCst), 20);
+    assert_eq!(h.orchestrator.scans_started(), 20);
+    assert_eq!(h.scanner.resolutions.load(Ordering::SeqCst), 20, "tag resolutions are shared too");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_pinning_patches_tags_to_the_scanned_digest() {
+    let mut options = Options::default();
+    options.config.webhook.pin_digests = true;
+    let mut h = Harness::start(options).await;
+    let (_, body) = post(&h.client(true), &h.url("/mutate"), &read_json("reviews/pod-create.json")).await;
+    let response = response_of(&body);
+    assert_eq!(response["allowed"], true);
+    assert_eq!(response["patchType"], "JSONPatch");
+    use base64::Engine;
+    let patch: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD.decode(response["patch"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let payments = format!("{PAYMENTS}@{}", h.scanner.digest_of(PAYMENTS));
+    let site = format!("{STATIC_SITE}@{}", h.scanner.digest_of(STATIC_SITE));
+    assert_eq!(
+        patch,
+        json!([
+            {"op": "replace", "path": "/spec/initContainers/0/image", "value": payments},
+            {"op": "replace", "path": "/spec/containers/0/image", "value": payments},
+            {"op": "replace", "path": "/spec/containers/1/image", "value": site},
+        ])
+    );
+    // The pinned pod validates against the same digests without resolving.
+    let resolutions = h.scanner.resolutions.load(Ordering::SeqCst);
+    let (_, body) = post(&h.client(true), &h.url("/validate"), &pod_review("u-pin", "shop", &[&site])).await;
+    assert_eq!(*response_of(&body), json!({"uid": "u-pin", "allowed": true}));
+    assert_eq!(h.scanner.resolutions.load(Ordering::SeqCst), resolutions);
+    h.shutdown().await;
+
+    let mut h = Harness::start(Options::default()).await;
+    let (_, body) = post(&h.client(true), &h.url("/mutate"), &read_json("reviews/pod-create.json")).await;
+    assert_eq!(*response_of(&body), json!({"uid": "705ab4f5-6393-11e8-b7cc-42010a800002", "allowed": true}));
+    h.shutdown().await;
+}
