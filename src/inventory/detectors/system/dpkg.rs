@@ -139,7 +139,7 @@ Package: libgcc-s1\nStatus: hold ok installed\nArchitecture: amd64\nSource: gcc-
         );
         assert_eq!(
             packages[0].purl,
-            "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64"
+            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64"
         );
     }
 
