@@ -590,3 +590,27 @@ fn the_most_authoritative_os_file_wins() {
         ("debian", "11.9", true)
     );
 }
+
+#[test]
+fn limits_are_config_keys_with_defaults() {
+    let limits: LayerLimits = serde_yaml::from_str("maxEntries: 5\nmaxFileBytes: 1024\n").unwrap();
+    assert_eq!(
+        limits,
+        LayerLimits {
+            max_entries: 5,
+            max_file_bytes: 1024,
+            max_uncompressed_bytes: LayerLimits::default().max_uncompressed_bytes
+        }
+    );
+    assert!(
+        serde_yaml::from_str::<LayerLimits>("maxEntriez: 5\n")
+            .is_ok_and(|l| l == LayerLimits::default())
+    );
+}
+
+#[test]
+fn results_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<LayerAnalysis>();
+    shareable::<LayerError>();
+}

@@ -547,3 +547,112 @@ fn trivy_lists_the_same_debian_packages() {
     );
     assert_eq!(inventory.os.map(|os| os.version), Some("12".to_string()));
 }
+
+fn dpkg_query_listing(admindir: &Path) -> BTreeSet<String> {
+    run(Command::new("dpkg-query")
+        .arg("-W")
+        .arg(format!("--admindir={}", admindir.display()))
+        .arg("-f")
+        .arg("${Package} ${Version} ${source:Package} ${source:Version}\\n"))
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn as_dpkg_lines(packages: &[Package]) -> BTreeSet<String> {
+    packages
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {} {}",
+                p.name,
+                p.version,
+                p.source_name.as_deref().unwrap_or(""),
+                p.source_version.as_deref().unwrap_or(&p.version)
+            )
+        })
+        .collect()
+}
+
+/// Distroless images keep one stanza per file in `var/lib/dpkg/status.d/`,
+/// without a `Status` field. Built here from the real Debian root's stanzas.
+#[test]
+fn distroless_status_d_files_match_dpkg_query() {
+    let root = debian_rootfs();
+    let expected = dpkg_query_listing(&root.join("var/lib/dpkg"));
+    let status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut stanzas = 0;
+    for stanza in status.split("\n\n").filter(|s| !s.trim().is_empty()) {
+        let name = stanza
+            .lines()
+            .find_map(|l| l.strip_prefix("Package: "))
+            .expect("every stanza names its package");
+        let without_status: String = stanza
+            .lines()
+            .filter(|l| !l.starts_with("Status:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for (path, data) in [
+            (
+                format!("var/lib/dpkg/status.d/{name}"),
+                without_status.as_bytes(),
+            ),
+            (
+                format!("var/lib/dpkg/status.d/{name}.md5sums"),
+                b"d41d8cd98f00b204e9800998ecf8427e  usr/x\n".as_slice(),
+            ),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, path, data).unwrap();
+        }
+        stanzas += 1;
+    }
+    assert_eq!(stanzas, expected.len());
+    let blob = builder.into_inner().unwrap();
+    let layer = analyze_layer(
+        blob.as_slice(),
+        "sha256:distroless",
+        &detectors::all(),
+        &LayerLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        layer.stats.files_read as usize, stanzas,
+        "md5sums files are not read"
+    );
+    let inventory = assemble(&[Arc::new(layer)]);
+    assert_eq!(as_dpkg_lines(&inventory.packages), expected);
+}
+
+/// The same real root, compressed by the gzip and zstd command-line tools,
+/// gives the same inventory as the plain tar.
+#[test]
+fn the_debian_layer_compressed_by_real_tools_gives_the_same_inventory() {
+    let root = debian_rootfs();
+    let expected = dpkg_query_listing(&root.join("var/lib/dpkg"));
+    let work = tempfile::tempdir().unwrap();
+    for (tool, args, extension) in [("gzip", ["-1", "-c"], "gz"), ("zstd", ["-q", "-c"], "zst")] {
+        let compressed = work.path().join(format!("layer.tar.{extension}"));
+        let output = std::fs::File::create(&compressed).unwrap();
+        let status = Command::new(tool)
+            .args(args)
+            .arg(root.with_extension("tar"))
+            .stdout(output)
+            .status()
+            .unwrap_or_else(|e| panic!("{tool} is needed ({e}); run {DEPS}"));
+        assert!(status.success());
+        let file = std::io::BufReader::new(std::fs::File::open(&compressed).unwrap());
+        let layer =
+            analyze_layer(file, "sha256:c", &detectors::all(), &LayerLimits::default()).unwrap();
+        assert_eq!(
+            layer.stats.compressed_bytes,
+            std::fs::metadata(&compressed).unwrap().len(),
+            "{tool}"
+        );
+        let inventory = assemble(&[Arc::new(layer)]);
+        assert_eq!(as_dpkg_lines(&inventory.packages), expected, "{tool}");
+    }
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tools and data for the system-detector and layer tests
 # (tests/inventory_layer.rs, tests/inventory_system.rs):
-#   - tar, xz-utils: layers built with the tar CLI, an xz layer that must be refused
+#   - tar, gzip, zstd, xz-utils: layers built and compressed with the real tools (xz must be refused)
 #   - rpm (Debian's rpm 4.18: rpmbuild, rpm --initdb, sqlite backend, bdb_ro reader):
 #     the oracle for the rpm fixtures and a freshly built rpmdb
 #   - debootstrap: a real Debian 12 minbase root filesystem, cached under
@@ -17,7 +17,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 missing=()
-for pkg in tar xz-utils rpm debootstrap dpkg; do
+for pkg in tar xz-utils gzip zstd rpm debootstrap dpkg; do
   dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 # npm may come from elsewhere (NodeSource); only ask apt for it when absent.
