@@ -60,6 +60,10 @@ pub enum AdmissionEventReason {
     AuditViolation,
     BreakGlass,
     ExceptionExpired,
+    /// A re-scan found new vulnerabilities in a running image.
+    NewVulnerabilities,
+    /// A finding in a running image is past its response deadline.
+    RemediationOverdue,
 }
 
 impl AdmissionEventReason {
@@ -70,6 +74,8 @@ impl AdmissionEventReason {
             AdmissionEventReason::AuditViolation => "ImageAuditViolation",
             AdmissionEventReason::BreakGlass => "BreakGlassAdmission",
             AdmissionEventReason::ExceptionExpired => "ScanExceptionExpired",
+            AdmissionEventReason::NewVulnerabilities => "NewVulnerabilities",
+            AdmissionEventReason::RemediationOverdue => "RemediationOverdue",
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod assemble;
 pub mod detectors;
 pub mod layer;
+pub mod purl;
 
 pub use assemble::assemble;
 pub use detectors::{DetectError, Detected, Detector, FileMeta};

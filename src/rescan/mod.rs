@@ -1,1 +1,12 @@
-//! TODO(owner of rescan)
+//! Routine re-scans of what already runs: diffs between scans, alerts on
+//! what is new, response timelines, history.
+
+pub mod alerts;
+pub mod controller;
+pub mod diff;
+pub mod history;
+pub mod html;
+pub mod metrics;
+pub mod rescanner;
+pub mod running;
+pub mod timeline;

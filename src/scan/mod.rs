@@ -3,6 +3,7 @@
 //! concurrency, the scan budget; and the [`Scanner`] it drives.
 
 pub mod error;
+pub mod format;
 
 pub use error::ScanError;
 

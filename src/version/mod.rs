@@ -1,6 +1,13 @@
 //! One version ordering per ecosystem: dpkg, rpm, apk, PEP 440, semver
 //! (npm, Go, crates.io), Maven, RubyGems, NuGet, Packagist.
 
+pub mod apk;
+pub mod dpkg;
+mod numeric;
+pub mod pep440;
+pub mod rpm;
+pub mod semver;
+
 use std::cmp::Ordering;
 
 /// The version ordering rules of one ecosystem.
@@ -62,11 +69,38 @@ impl VersionScheme {
 }
 
 /// Compares two versions under `scheme`.
+///
+/// dpkg and rpm order any string (as their tools do); the other schemes
+/// refuse what their tools refuse, with an error naming the version.
 pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, VersionError> {
-    // Placeholder until the per-ecosystem orderings land (issue 6).
-    Err(VersionError::Invalid {
+    let invalid = |version: &str, reason: String| VersionError::Invalid {
         scheme,
-        version: format!("{a} / {b}"),
-        reason: "ordering not implemented yet".into(),
-    })
+        version: version.to_string(),
+        reason,
+    };
+    match scheme {
+        VersionScheme::Dpkg => Ok(dpkg::compare(a, b)),
+        VersionScheme::Rpm => Ok(rpm::compare(a, b)),
+        VersionScheme::Apk => apk::compare(a, b).map_err(|reason| {
+            let culprit = if apk::compare(a, a).is_err() { a } else { b };
+            invalid(culprit, reason)
+        }),
+        VersionScheme::Npm | VersionScheme::Go | VersionScheme::Cargo => {
+            let va = semver::SemVer::parse(a).map_err(|r| invalid(a, r))?;
+            let vb = semver::SemVer::parse(b).map_err(|r| invalid(b, r))?;
+            Ok(va.cmp(&vb))
+        }
+        VersionScheme::Pep440 => {
+            let va = pep440::Pep440::parse(a).map_err(|r| invalid(a, r))?;
+            let vb = pep440::Pep440::parse(b).map_err(|r| invalid(b, r))?;
+            Ok(va.cmp(&vb))
+        }
+        VersionScheme::Maven
+        | VersionScheme::RubyGems
+        | VersionScheme::NuGet
+        | VersionScheme::Packagist => Err(invalid(
+            a,
+            format!("{scheme:?} ordering is not implemented yet"),
+        )),
+    }
 }

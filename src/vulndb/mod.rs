@@ -1,8 +1,19 @@
-//! The in-memory vulnerability index, OSV loaders, sync from a mirror,
-//! severity derivation, and matching of an inventory against it.
+//! The in-memory vulnerability index, OSV loaders, severity derivation,
+//! and matching of an inventory against it.
 
-use crate::model::{Finding, Inventory};
+pub mod ecosystem;
+pub mod load;
+pub mod osv;
+pub mod ranges;
+pub mod severity;
+
+pub use load::{DbConfig, LoadError, load_dir};
+
+use crate::model::{Finding, Inventory, Severity, SeveritySource};
+use crate::version::VersionScheme;
 use arc_swap::ArcSwapOption;
+use ranges::CompactRange;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// What matching an inventory produced.
@@ -13,11 +24,50 @@ pub struct MatchOutcome {
     pub unchecked: Vec<String>,
 }
 
+/// One vulnerability record, as much of it as findings report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VulnRecord {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub upstream: Vec<String>,
+    pub summary: Option<String>,
+    pub published: Option<String>,
+    pub severity: Severity,
+    pub severity_source: SeveritySource,
+    pub cvss_score: Option<f64>,
+    pub cvss_vector: Option<String>,
+}
+
+/// One `affected` entry of a record, compact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AffectedEntry {
+    /// Index into [`Database::records`].
+    pub record: u32,
+    pub ranges: Vec<CompactRange>,
+    pub versions: Vec<Box<str>>,
+}
+
+/// What was loaded of one ecosystem (an `<Ecosystem>/all.zip`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcosystemInfo {
+    pub records: usize,
+    /// Releases named by its records (`12` of `Debian:12`).
+    pub releases: BTreeSet<String>,
+    /// The newest `modified` time among its records.
+    pub updated: Option<String>,
+    /// Records skipped because they did not parse.
+    pub skipped: usize,
+}
+
 /// A loaded, immutable vulnerability database. Swapped whole on refresh.
 #[derive(Debug)]
 pub struct Database {
     revision: String,
     updated_at: jiff::Timestamp,
+    records: Vec<VulnRecord>,
+    /// `(ecosystem with release, package name)` → entries.
+    index: HashMap<(Box<str>, Box<str>), Vec<AffectedEntry>>,
+    ecosystems: BTreeMap<String, EcosystemInfo>,
 }
 
 impl Database {
@@ -31,10 +81,90 @@ impl Database {
         self.updated_at
     }
 
+    pub fn ecosystems(&self) -> &BTreeMap<String, EcosystemInfo> {
+        &self.ecosystems
+    }
+
+    pub fn records(&self) -> &[VulnRecord] {
+        &self.records
+    }
+
+    /// Whether the database holds records for `ecosystem` (with release).
+    fn covers(&self, ecosystem: &str) -> bool {
+        let base = ecosystem::base(ecosystem);
+        let Some(info) = self.ecosystems.get(base) else {
+            return false;
+        };
+        match ecosystem.split_once(':') {
+            None => true,
+            Some((_, release)) => info.releases.contains(release),
+        }
+    }
+
     /// Every finding for every package of the inventory.
-    pub fn match_inventory(&self, _inventory: &Inventory) -> MatchOutcome {
-        // Placeholder until the OSV index lands (issue 6).
-        MatchOutcome::default()
+    pub fn match_inventory(&self, inventory: &Inventory) -> MatchOutcome {
+        let os_eco = inventory.os.as_ref().and_then(ecosystem::os_ecosystem);
+        let mut unchecked = BTreeSet::new();
+        let mut findings = Vec::new();
+        for package in &inventory.packages {
+            let Some((eco, name)) = ecosystem::lookup_key(package, os_eco.as_deref()) else {
+                let os = inventory
+                    .os
+                    .as_ref()
+                    .map(|o| format!("{} {}", o.family, o.version))
+                    .unwrap_or_else(|| "an unknown OS".into());
+                unchecked.insert(format!("{} packages of {os}", package.kind.as_str()));
+                continue;
+            };
+            if !self.covers(&eco) {
+                unchecked.insert(eco);
+                continue;
+            }
+            let Some(scheme) = VersionScheme::for_osv_ecosystem(&eco) else {
+                unchecked.insert(eco);
+                continue;
+            };
+            let Some(entries) = self.index.get(&(eco.as_str().into(), name.as_str().into())) else {
+                continue;
+            };
+            let mut seen = BTreeSet::new();
+            for entry in entries {
+                let verdict =
+                    ranges::check(scheme, &entry.ranges, &entry.versions, &package.version);
+                if !verdict.affected || !seen.insert(entry.record) {
+                    continue;
+                }
+                let Some(record) = self.records.get(entry.record as usize) else {
+                    continue;
+                };
+                findings.push(Finding {
+                    id: record.id.clone(),
+                    aliases: record.aliases.clone(),
+                    package: package.name.clone(),
+                    kind: package.kind,
+                    ecosystem: eco.clone(),
+                    installed_version: package.version.clone(),
+                    fixed_version: verdict.fixed,
+                    severity: record.severity,
+                    severity_source: record.severity_source.clone(),
+                    cvss_score: record.cvss_score,
+                    cvss_vector: record.cvss_vector.clone(),
+                    summary: record.summary.clone(),
+                    published: record.published.clone(),
+                    location: Some(package.location.clone()),
+                });
+            }
+        }
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.package.cmp(&b.package))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        MatchOutcome {
+            findings,
+            unchecked: unchecked.into_iter().collect(),
+        }
     }
 }
 

@@ -1,7 +1,10 @@
-//! Language-ecosystem detectors: Python, Node, Go, Java, Rust, Ruby, PHP, .NET.
+//! Language-ecosystem detectors: Go binaries (more to come: Python, Node,
+//! Java, Rust, Ruby, PHP, .NET).
+
+pub mod golang;
 
 use super::Detector;
 
 pub fn detectors() -> Vec<Box<dyn Detector>> {
-    Vec::new()
+    vec![Box::new(golang::GoBinary)]
 }

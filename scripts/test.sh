@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine with Rust installed:
+# installs what the tests need (scripts/deps/*.sh), then checks formatting,
+# lints, runs every test and the chart checks. `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export VENV=${VENV:-$PWD/.venv}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "== installing test dependencies"
+for deps in scripts/deps/*.sh; do
+  echo "-- $deps"
+  bash "$deps"
+done
+export PATH="$VENV/bin:$PATH"
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== tests"
+cargo nextest run --no-fail-fast
+for check in scripts/checks/*; do
+  [ -x "$check" ] || continue
+  echo "== $check"
+  "$check"
+done

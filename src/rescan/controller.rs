@@ -1,0 +1,273 @@
+//! The routine re-scan loop (run by the leader only): every tick, the
+//! running digests are compared with what was scanned under which database
+//! revision; what is due is re-scanned, new findings are alerted and put on
+//! the owning workloads as events, overdue findings are alerted once, and
+//! the metrics are refreshed.
+
+use super::metrics::{FindingLabels, RescanMetrics, ResultLabels};
+use super::rescanner::Rescanner;
+use super::running::{RunningImage, running_images};
+use super::timeline::{ResponseWindows, response_windows};
+use crate::admission::ports::{
+    AdmissionEvent, AdmissionEventReason, EventSink, PolicyStore, PullCredentials,
+};
+use crate::model::Finding;
+use crate::registry::Credentials;
+use crate::scan::Scanner;
+use k8s_openapi::api::core::v1::Pod;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The pods a watch currently sees.
+pub trait PodSnapshot: Send + Sync {
+    fn pods(&self) -> Vec<Arc<Pod>>;
+}
+
+/// Whether this replica is the elected leader (only the leader re-scans).
+pub trait Leadership: Send + Sync {
+    fn is_leader(&self) -> bool;
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub leader: bool,
+    pub running: usize,
+    pub rescanned: usize,
+    pub failed: usize,
+    pub new_findings: usize,
+    pub overdue: usize,
+}
+
+pub struct RescanController {
+    pub rescanner: Arc<Rescanner>,
+    pub scanner: Arc<dyn Scanner>,
+    pub pods: Arc<dyn PodSnapshot>,
+    pub leadership: Arc<dyn Leadership>,
+    pub credentials: Arc<dyn PullCredentials>,
+    pub policies: PolicyStore,
+    pub events: Arc<dyn EventSink>,
+    pub metrics: RescanMetrics,
+    /// Set once a pass finishes without errors.
+    last_success: std::sync::Mutex<Option<Instant>>,
+}
+
+/// The tightest response window per severity over all policies.
+fn windows(policies: &PolicyStore) -> ResponseWindows {
+    let mut out = ResponseWindows::new();
+    for policy in &policies.snapshot().policies {
+        match response_windows(&policy.spec.remediation) {
+            Ok(w) => {
+                for (severity, window) in w {
+                    let tightest = out.entry(severity).or_insert(window);
+                    if window < *tightest {
+                        *tightest = window;
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(policy = ?policy.metadata.name, error = %err,
+                "remediation windows of a policy are invalid; ignored"),
+        }
+    }
+    out
+}
+
+impl RescanController {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        rescanner: Arc<Rescanner>,
+        scanner: Arc<dyn Scanner>,
+        pods: Arc<dyn PodSnapshot>,
+        leadership: Arc<dyn Leadership>,
+        credentials: Arc<dyn PullCredentials>,
+        policies: PolicyStore,
+        events: Arc<dyn EventSink>,
+        metrics: RescanMetrics,
+    ) -> RescanController {
+        RescanController {
+            rescanner,
+            scanner,
+            pods,
+            leadership,
+            credentials,
+            policies,
+            events,
+            metrics,
+            last_success: std::sync::Mutex::new(None),
+        }
+    }
+
+    async fn credentials_for(&self, image: &RunningImage, pods: &[Arc<Pod>]) -> Credentials {
+        let (namespace, name) = &image.example_pod;
+        let pod = pods.iter().find(|p| {
+            p.metadata.namespace.as_deref() == Some(namespace.as_str())
+                && p.metadata.name.as_deref() == Some(name.as_str())
+        });
+        match pod.and_then(|p| p.spec.as_ref()) {
+            Some(spec) => self.credentials.for_pod(namespace, spec).await,
+            None => Credentials::anonymous(),
+        }
+    }
+
+    fn emit(&self, image: &RunningImage, reason: AdmissionEventReason, findings: &[Finding]) {
+        let ids: Vec<&str> = findings.iter().take(5).map(|f| f.id.as_str()).collect();
+        let more = findings.len().saturating_sub(ids.len());
+        let what = match reason {
+            AdmissionEventReason::RemediationOverdue => "past their response deadline",
+            _ => "newly found",
+        };
+        let mut message = format!(
+            "{} vulnerabilities {what} in {}: {}",
+            findings.len(),
+            image.image,
+            ids.join(", ")
+        );
+        if more > 0 {
+            message.push_str(&format!(" and {more} more"));
+        }
+        for workload in &image.workloads {
+            self.events.emit(AdmissionEvent {
+                reason,
+                event_type: "Warning",
+                namespace: workload.namespace.clone(),
+                kind: workload.kind.clone(),
+                name: workload.name.clone(),
+                message: message.clone(),
+            });
+        }
+    }
+
+    /// One pass; `now` is injected so tests control time.
+    pub async fn tick(&self, now: jiff::Timestamp) -> TickReport {
+        let mut report = TickReport {
+            leader: self.leadership.is_leader(),
+            ..TickReport::default()
+        };
+        if !report.leader {
+            return report;
+        }
+        let Some(db) = self.scanner.database() else {
+            return report;
+        };
+        let pods = self.pods.pods();
+        let running = running_images(pods.iter().map(|p| p.as_ref()));
+        report.running = running.len();
+        self.metrics.running_digests.set(running.len() as i64);
+        let windows = windows(&self.policies);
+        for digest in self.rescanner.due(&running, &db.revision, now) {
+            let Some(image) = running.get(&digest) else {
+                continue;
+            };
+            let creds = self.credentials_for(image, &pods).await;
+            let started = Instant::now();
+            let result = self.rescanner.rescan(image, &creds, now).await;
+            let label = match &result {
+                Ok(_) => "ok".to_string(),
+                Err(e) => e.metric_label().to_string(),
+            };
+            let labels = ResultLabels { result: label };
+            self.metrics.rescans.get_or_create(&labels).inc();
+            self.metrics
+                .duration
+                .get_or_create(&labels)
+                .observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(outcome) => {
+                    report.rescanned += 1;
+                    report.new_findings += outcome.alerted.len();
+                    for f in &outcome.new {
+                        self.metrics
+                            .new_findings
+                            .get_or_create(&RescanMetrics::severity_label(f.severity))
+                            .inc();
+                    }
+                    if !outcome.alerted.is_empty() {
+                        self.emit(
+                            image,
+                            AdmissionEventReason::NewVulnerabilities,
+                            &outcome.alerted,
+                        );
+                    }
+                }
+                Err(err) => {
+                    report.failed += 1;
+                    tracing::warn!(image = %image.image, digest = %digest, error = %err, "re-scan failed");
+                }
+            }
+        }
+        for image in running.values() {
+            let overdue = self.rescanner.take_overdue(&image.digest, &windows, now);
+            if !overdue.is_empty() {
+                report.overdue += overdue.len();
+                self.emit(image, AdmissionEventReason::RemediationOverdue, &overdue);
+            }
+        }
+        self.refresh_finding_gauges(&running, &windows, now);
+        let mut last = self
+            .last_success
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if report.failed == 0 {
+            *last = Some(Instant::now());
+        }
+        if let Some(at) = *last {
+            self.metrics
+                .seconds_since_success
+                .set(at.elapsed().as_secs_f64());
+        }
+        report
+    }
+
+    fn refresh_finding_gauges(
+        &self,
+        running: &BTreeMap<String, RunningImage>,
+        windows: &ResponseWindows,
+        now: jiff::Timestamp,
+    ) {
+        self.metrics.findings.clear();
+        for image in running.values() {
+            for (finding, first_seen) in self.rescanner.findings_of(&image.digest) {
+                let overdue = windows
+                    .get(&finding.severity)
+                    .and_then(|w| first_seen.checked_add(*w).ok())
+                    .is_some_and(|deadline| now > deadline);
+                for workload in &image.workloads {
+                    self.metrics
+                        .findings
+                        .get_or_create(&FindingLabels {
+                            severity: finding.severity.as_str().into(),
+                            state: if overdue { "overdue" } else { "open" }.into(),
+                            namespace: workload.namespace.clone(),
+                            workload: format!("{}/{}", workload.kind, workload.name),
+                        })
+                        .inc();
+                }
+            }
+        }
+    }
+
+    /// Runs ticks every `interval` until `shutdown` resolves.
+    pub async fn run(
+        self: Arc<Self>,
+        interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = ticker.tick() => {
+                    let report = self.tick(jiff::Timestamp::now()).await;
+                    if report.leader && (report.rescanned > 0 || report.failed > 0) {
+                        tracing::info!(running = report.running, rescanned = report.rescanned,
+                            failed = report.failed, new_findings = report.new_findings,
+                            overdue = report.overdue, "re-scan pass");
+                    }
+                }
+            }
+        }
+    }
+}

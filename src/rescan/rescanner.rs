@@ -1,0 +1,268 @@
+//! The re-scan of running digests: which are due (a new database revision,
+//! the interval elapsed, never scanned), the scan itself under its own
+//! concurrency limit (admission scans are never starved), the diff with the
+//! previous scan, `firstSeen` kept across scans, history and alerts.
+
+use super::alerts::{Alert, AlertKind, Notifier};
+use super::diff::{FindingKey, diff};
+use super::history::HistoryStore;
+use super::running::RunningImage;
+use crate::model::{Finding, Severity};
+use crate::registry::{Credentials, ImageRef};
+use crate::scan::format::ScanDocument;
+use crate::scan::{ScanError, Scanner};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// The re-scan settings (`rescan:` in the config).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RescanConfig {
+    /// Every running digest is re-scanned at least this often (`interval`).
+    pub interval: String,
+    /// Re-scans at once; kept apart from admission's limit (`maxConcurrentRescans`).
+    pub max_concurrent_rescans: usize,
+    /// New findings at or above this severity raise alerts (`alertSeverity`).
+    pub alert_severity: Severity,
+}
+
+impl Default for RescanConfig {
+    fn default() -> Self {
+        RescanConfig {
+            interval: "24h".into(),
+            max_concurrent_rescans: 1,
+            alert_severity: Severity::High,
+        }
+    }
+}
+
+/// What is remembered of a digest between scans.
+#[derive(Debug, Clone, Default)]
+pub struct DigestState {
+    pub revision: String,
+    pub scanned_at: Option<jiff::Timestamp>,
+    pub findings: Vec<Finding>,
+    /// When each open finding was first seen on this digest.
+    pub first_seen: BTreeMap<FindingKey, jiff::Timestamp>,
+    /// Findings already alerted as overdue (alerted once).
+    pub overdue_alerted: BTreeSet<FindingKey>,
+}
+
+/// What one re-scan found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RescanOutcome {
+    pub digest: String,
+    pub new: Vec<Finding>,
+    pub fixed: Vec<Finding>,
+    pub fix_available: Vec<Finding>,
+    /// New findings at or above the alert severity (what was alerted).
+    pub alerted: Vec<Finding>,
+}
+
+/// Re-scans running digests and remembers what it saw.
+pub struct Rescanner {
+    scanner: Arc<dyn Scanner>,
+    config: RescanConfig,
+    interval: jiff::SignedDuration,
+    limit: Semaphore,
+    state: Mutex<BTreeMap<String, DigestState>>,
+    history: Option<HistoryStore>,
+    notifier: Option<Notifier>,
+}
+
+impl Rescanner {
+    pub fn new(
+        scanner: Arc<dyn Scanner>,
+        config: RescanConfig,
+        history: Option<HistoryStore>,
+        notifier: Option<Notifier>,
+    ) -> Result<Rescanner, super::timeline::DurationError> {
+        let interval = super::timeline::parse_duration(&config.interval)?;
+        Ok(Rescanner {
+            scanner,
+            limit: Semaphore::new(config.max_concurrent_rescans.max(1)),
+            config,
+            interval,
+            state: Mutex::new(BTreeMap::new()),
+            history,
+            notifier,
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, DigestState>> {
+        // A panic while holding the lock cannot leave the map half-written
+        // (every update is one insert), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// When a finding was first seen on a digest, if it was.
+    pub fn first_seen(&self, digest: &str, finding: &Finding) -> Option<jiff::Timestamp> {
+        self.state()
+            .get(digest)
+            .and_then(|s| s.first_seen.get(&FindingKey::of(finding)).copied())
+    }
+
+    /// The digests due for a re-scan: never scanned, scanned under another
+    /// database revision, or last scanned longer than the interval ago.
+    pub fn due(
+        &self,
+        running: &BTreeMap<String, RunningImage>,
+        revision: &str,
+        now: jiff::Timestamp,
+    ) -> Vec<String> {
+        let state = self.state();
+        running
+            .keys()
+            .filter(|digest| match state.get(*digest) {
+                None => true,
+                Some(s) => {
+                    s.revision != revision
+                        || s.scanned_at.is_none_or(|at| {
+                            at.checked_add(self.interval).is_ok_and(|next| now >= next)
+                        })
+                }
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Re-scans one running digest, under the re-scan concurrency limit.
+    pub async fn rescan(
+        &self,
+        image: &RunningImage,
+        creds: &Credentials,
+        now: jiff::Timestamp,
+    ) -> Result<RescanOutcome, ScanError> {
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .map_err(|_| ScanError::Database("re-scanner stopped".into()))?;
+        let reference = ImageRef::parse(&image.image)?;
+        let report = self.scanner.scan(&reference, &image.digest, creds).await?;
+        let previous = self.state().get(&image.digest).cloned();
+        let first_scan = previous.is_none();
+        let previous = previous.unwrap_or_default();
+        let changes = diff(&previous.findings, &report.findings);
+
+        let mut first_seen = BTreeMap::new();
+        for finding in &report.findings {
+            let key = FindingKey::of(finding);
+            let seen = previous.first_seen.get(&key).copied().unwrap_or(now);
+            first_seen.insert(key, seen);
+        }
+        let overdue_alerted = previous
+            .overdue_alerted
+            .into_iter()
+            .filter(|k| first_seen.contains_key(k))
+            .collect();
+        self.state().insert(
+            image.digest.clone(),
+            DigestState {
+                revision: report.db_revision.clone(),
+                scanned_at: Some(now),
+                findings: report.findings.clone(),
+                first_seen,
+                overdue_alerted,
+            },
+        );
+
+        if let Some(history) = &self.history {
+            let doc = ScanDocument::new(&report, None);
+            if let Err(err) = history.record(&doc, now) {
+                tracing::error!(digest = %image.digest, error = %err, "scan history not written");
+            }
+        }
+        // The first scan of a digest is its baseline: what was there at
+        // admission is not news. Alerts are about what a re-scan adds.
+        let alerted: Vec<Finding> = if first_scan {
+            Vec::new()
+        } else {
+            changes
+                .new
+                .iter()
+                .filter(|f| f.severity >= self.config.alert_severity)
+                .cloned()
+                .collect()
+        };
+        if !alerted.is_empty() {
+            for finding in &alerted {
+                tracing::warn!(image = %image.image, digest = %image.digest, id = %finding.id,
+                    package = %finding.package, severity = %finding.severity, "new finding in a running image");
+            }
+            if let Some(notifier) = &self.notifier {
+                notifier
+                    .notify(Alert {
+                        kind: AlertKind::NewFindings,
+                        image: image.image.clone(),
+                        digest: image.digest.clone(),
+                        workloads: image.workloads.iter().map(ToString::to_string).collect(),
+                        findings: alerted.clone(),
+                        db_revision: report.db_revision.clone(),
+                        raised_at: now.to_string(),
+                    })
+                    .await;
+            }
+        }
+        Ok(RescanOutcome {
+            digest: image.digest.clone(),
+            new: changes.new,
+            fixed: changes.fixed,
+            fix_available: changes.fix_available,
+            alerted,
+        })
+    }
+
+    /// Findings of a digest past their response window that have not been
+    /// alerted yet; marks them alerted (each is alerted once).
+    pub fn take_overdue(
+        &self,
+        digest: &str,
+        windows: &super::timeline::ResponseWindows,
+        now: jiff::Timestamp,
+    ) -> Vec<Finding> {
+        let mut state = self.state();
+        let Some(s) = state.get_mut(digest) else {
+            return Vec::new();
+        };
+        let mut overdue = Vec::new();
+        for finding in &s.findings {
+            let key = FindingKey::of(finding);
+            let deadline = windows
+                .get(&finding.severity)
+                .and_then(|w| s.first_seen.get(&key).and_then(|t| t.checked_add(*w).ok()));
+            if deadline.is_some_and(|d| now > d) && s.overdue_alerted.insert(key) {
+                overdue.push(finding.clone());
+            }
+        }
+        overdue
+    }
+
+    /// A digest's current findings with when each was first seen.
+    pub fn findings_of(&self, digest: &str) -> Vec<(Finding, jiff::Timestamp)> {
+        let state = self.state();
+        let Some(s) = state.get(digest) else {
+            return Vec::new();
+        };
+        s.findings
+            .iter()
+            .filter_map(|f| {
+                s.first_seen
+                    .get(&FindingKey::of(f))
+                    .map(|seen| (f.clone(), *seen))
+            })
+            .collect()
+    }
+
+    /// The digests known, for metrics (time since last scan).
+    pub fn last_scans(&self) -> Vec<(String, Option<jiff::Timestamp>)> {
+        self.state()
+            .iter()
+            .map(|(d, s)| (d.clone(), s.scanned_at))
+            .collect()
+    }
+}
