@@ -590,3 +590,99 @@ fn the_most_authoritative_os_file_wins() {
         ("debian", "11.9", true)
     );
 }
+
+#[test]
+fn limits_are_config_keys_with_defaults() {
+    let limits: LayerLimits = serde_yaml::from_str("maxEntries: 5\nmaxFileBytes: 1024\n").unwrap();
+    assert_eq!(
+        limits,
+        LayerLimits {
+            max_entries: 5,
+            max_file_bytes: 1024,
+            max_uncompressed_bytes: LayerLimits::default().max_uncompressed_bytes
+        }
+    );
+    assert!(
+        serde_yaml::from_str::<LayerLimits>("maxEntriez: 5\n")
+            .is_ok_and(|l| l == LayerLimits::default())
+    );
+}
+
+#[test]
+fn results_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<LayerAnalysis>();
+    shareable::<LayerError>();
+}
+
+#[test]
+fn a_versionless_os_release_borrows_the_version_of_the_same_family() {
+    let blob = tar_bytes(&[
+        Entry::File(
+            "etc/os-release",
+            b"PRETTY_NAME=\"Debian GNU/Linux trixie/sid\"\nID=debian\n",
+        ),
+        Entry::File("etc/debian_version", b"trixie/sid\n"),
+        Entry::File("etc/alpine-release", b"3.20.1\n"),
+    ]);
+    let os = stack(vec![analyze(&blob, "sha256:sid").unwrap()])
+        .os
+        .unwrap();
+    assert_eq!(
+        (os.family.as_str(), os.version.as_str()),
+        ("debian", "trixie/sid")
+    );
+    assert_eq!(
+        os.pretty_name.as_deref(),
+        Some("Debian GNU/Linux trixie/sid")
+    );
+}
+
+#[test]
+fn long_names_from_pax_and_gnu_headers_are_followed() {
+    // GNU tar in pax format: the path lives in an extended header.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let long_name = format!("lib{}", "x".repeat(140));
+    let status_d = root.join("var/lib/dpkg/status.d");
+    std::fs::create_dir_all(&status_d).unwrap();
+    std::fs::write(
+        status_d.join(&long_name),
+        status(&[(long_name.as_str(), "1.0-1")]),
+    )
+    .unwrap();
+    let blob = dir.path().join("layer.tar");
+    let ran = Command::new("tar")
+        .arg("--format=pax")
+        .arg("-cf")
+        .arg(&blob)
+        .arg("-C")
+        .arg(&root)
+        .arg(".")
+        .status()
+        .expect("the tar CLI is needed");
+    assert!(ran.success());
+    let layer = analyze(&std::fs::read(&blob).unwrap(), "sha256:pax").unwrap();
+    let expected_path = format!("var/lib/dpkg/status.d/{long_name}");
+    assert_eq!(layer.files.keys().collect::<Vec<_>>(), vec![&expected_path]);
+    // The tar crate writes GNU long-name entries for the same path.
+    let gnu = tar_bytes(&[Entry::File(
+        &expected_path,
+        status(&[("gnu", "2")]).as_bytes(),
+    )]);
+    let inventory = stack(vec![analyze(&gnu, "sha256:gnu").unwrap()]);
+    assert_eq!(inventory.packages[0].location.path, expected_path);
+}
+
+#[test]
+fn latin1_bytes_in_free_text_fields_do_not_hide_packages() {
+    let mut status =
+        b"Package: old\nStatus: install ok installed\nVersion: 1.0\nMaintainer: J\xf6rg\n".to_vec();
+    status.extend_from_slice(b"\nPackage: other\nStatus: install ok installed\nVersion: 2.0\n");
+    let blob = tar_bytes(&[Entry::File("var/lib/dpkg/status", &status)]);
+    let inventory = stack(vec![analyze(&blob, "sha256:latin1").unwrap()]);
+    assert_eq!(
+        names(&inventory),
+        pairs(&[("old", "1.0"), ("other", "2.0")])
+    );
+}

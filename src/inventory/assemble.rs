@@ -18,7 +18,7 @@ use crate::model::{Inventory, OsInfo};
 /// packages' purls are completed with the distribution it names.
 pub fn assemble(layers: &[Arc<LayerAnalysis>]) -> Inventory {
     let mut packages = Vec::new();
-    let mut os: Option<(u8, OsInfo)> = None;
+    let mut os_candidates: Vec<(u8, OsInfo)> = Vec::new();
     for (index, layer) in layers.iter().enumerate() {
         let upper = layers.get(index + 1..).unwrap_or_default();
         for (path, findings) in &layer.files {
@@ -29,21 +29,34 @@ pub fn assemble(layers: &[Arc<LayerAnalysis>]) -> Inventory {
                 match &finding.detected {
                     Detected::Packages(found) => packages.extend(found.iter().cloned()),
                     Detected::Os(info) => {
-                        let rank = os_release::source_rank(path);
-                        if os.as_ref().is_none_or(|(best, _)| rank < *best) {
-                            os = Some((rank, info.clone()));
-                        }
+                        os_candidates.push((os_release::source_rank(path), info.clone()))
                     }
                     Detected::Nothing => {}
                 }
             }
         }
     }
-    let os = os.map(|(_, info)| info);
+    let os = choose_os(os_candidates);
     if let Some(info) = &os {
         for package in &mut packages {
             purl::qualify_with_os(package, info);
         }
     }
     Inventory { os, packages }
+}
+
+/// The most authoritative OS file wins; when it has no version (Debian
+/// testing's os-release has no `VERSION_ID`), a lesser file of the same
+/// family supplies it.
+fn choose_os(mut candidates: Vec<(u8, OsInfo)>) -> Option<OsInfo> {
+    candidates.sort_by_key(|(rank, _)| *rank);
+    let mut candidates = candidates.into_iter().map(|(_, info)| info);
+    let mut best = candidates.next()?;
+    if best.version.is_empty()
+        && let Some(other) = candidates.find(|c| c.family == best.family && !c.version.is_empty())
+    {
+        best.eol = os_release::is_end_of_life(&best.family, &other.version);
+        best.version = other.version;
+    }
+    Some(best)
 }

@@ -21,12 +21,10 @@ impl Detector for ApkDetector {
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {
-        let text = std::str::from_utf8(data).map_err(|e| DetectError {
-            detector: self.name(),
-            path: file.path.to_string(),
-            reason: format!("not UTF-8: {e}"),
-        })?;
-        let packages = parse_installed(text, file.path);
+        // Free-text fields (Maintainer, Description) of old databases may be
+        // Latin-1; the fields read here are ASCII, so decode leniently.
+        let text = String::from_utf8_lossy(data);
+        let packages = parse_installed(&text, file.path);
         Ok(if packages.is_empty() {
             Detected::Nothing
         } else {

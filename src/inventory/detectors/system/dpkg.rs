@@ -25,12 +25,10 @@ impl Detector for DpkgDetector {
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {
-        let text = std::str::from_utf8(data).map_err(|e| DetectError {
-            detector: self.name(),
-            path: file.path.to_string(),
-            reason: format!("not UTF-8: {e}"),
-        })?;
-        let packages = parse_status(text, file.path);
+        // Free-text fields (Maintainer, Description) of old databases may be
+        // Latin-1; the fields read here are ASCII, so decode leniently.
+        let text = String::from_utf8_lossy(data);
+        let packages = parse_status(&text, file.path);
         Ok(if packages.is_empty() {
             Detected::Nothing
         } else {
@@ -139,7 +137,7 @@ Package: libgcc-s1\nStatus: hold ok installed\nArchitecture: amd64\nSource: gcc-
         );
         assert_eq!(
             packages[0].purl,
-            "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64"
+            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64"
         );
     }
 

@@ -36,11 +36,8 @@ impl Detector for OsReleaseDetector {
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {
-        let text = std::str::from_utf8(data).map_err(|e| DetectError {
-            detector: self.name(),
-            path: file.path.to_string(),
-            reason: format!("not UTF-8: {e}"),
-        })?;
+        let text = String::from_utf8_lossy(data);
+        let text = text.as_ref();
         let info = match file.path {
             ETC_OS_RELEASE | USR_LIB_OS_RELEASE => parse_os_release(text),
             ALPINE_RELEASE => first_line(text).map(|v| os("alpine", v, None)),

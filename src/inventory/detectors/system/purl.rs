@@ -65,12 +65,12 @@ pub fn qualify_with_os(package: &mut Package, os: &OsInfo) {
     );
 }
 
-/// Percent-encodes everything except unreserved characters and `+` (kept
-/// readable in Debian versions, as other scanners print it).
+/// Percent-encodes everything except RFC 3986 unreserved characters (so a
+/// Debian `+` becomes `%2B`, as the purl spec and Trivy write it).
 fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~' | b'+') {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -94,7 +94,7 @@ mod tests {
                 Some("amd64"),
                 Some("debian-12")
             ),
-            "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64&distro=debian-12"
+            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12"
         );
         assert_eq!(
             os_purl(
