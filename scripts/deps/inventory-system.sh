@@ -4,6 +4,7 @@
 #   - tar, gzip, zstd, xz-utils: layers built and compressed with the real tools (xz must be refused)
 #   - rpm (Debian's rpm 4.18: rpmbuild, rpm --initdb, sqlite backend, bdb_ro reader):
 #     the oracle for the rpm fixtures and a freshly built rpmdb
+#   - db5.3-util (db5.3_load): Berkeley DB hash files written by Berkeley DB itself
 #   - debootstrap: a real Debian 12 minbase root filesystem, cached under
 #     .cache/debootstrap/bookworm-minbase (and as a layer tarball beside it),
 #     compared against dpkg-query.
@@ -17,7 +18,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 missing=()
-for pkg in tar xz-utils gzip zstd rpm debootstrap dpkg; do
+for pkg in tar xz-utils gzip zstd rpm db5.3-util debootstrap dpkg; do
   dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 # npm may come from elsewhere (NodeSource); only ask apt for it when absent.

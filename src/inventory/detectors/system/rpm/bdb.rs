@@ -9,8 +9,13 @@ const METADATA_TYPE_HASH: u8 = 8;
 const PAGE_TYPE_HASH_UNSORTED: u8 = 2;
 const PAGE_TYPE_HASH: u8 = 13;
 const PAGE_TYPE_OVERFLOW: u8 = 7;
+/// A hash item stored on the page itself (`H_KEYDATA`): small headers, and
+/// most headers when pages are large.
+const ITEM_KEYDATA: u8 = 1;
 /// A hash item stored on overflow pages (`H_OFFPAGE`).
 const ITEM_OFFPAGE: u8 = 3;
+/// rpm keeps its next header number under key 0; it is not a header.
+const RESERVED_KEY: [u8; 4] = [0; 4];
 const PAGE_HEADER_BYTES: usize = 26;
 
 /// True when `db` starts like a Berkeley DB hash database (either byte order).
@@ -106,27 +111,60 @@ pub fn blobs(db: &[u8]) -> Result<Vec<Vec<u8>>, RpmDbError> {
         }
         let entries = usize::from(endian.u16(page, 20).unwrap_or(0));
         // Items come in (key, value) pairs; the header is the value.
-        for value in (1..entries).step_by(2) {
-            let offset = endian
-                .u16(page, PAGE_HEADER_BYTES + 2 * value)
-                .map(usize::from);
-            let Some(item) = offset.and_then(|o| page.get(o..)) else {
-                return Err(RpmDbError::Bdb(format!(
-                    "page {number}: item {value} outside the page"
-                )));
-            };
-            if item.first() != Some(&ITEM_OFFPAGE) {
+        for key_index in (0..entries.saturating_sub(1)).step_by(2) {
+            let key = item(&pages, page, key_index).ok_or_else(|| {
+                RpmDbError::Bdb(format!("page {number}: item {key_index} outside the page"))
+            })?;
+            if key.first() == Some(&ITEM_KEYDATA) && key.get(1..) == Some(RESERVED_KEY.as_slice()) {
                 continue;
             }
-            let (Some(first), Some(len)) = (endian.u32(item, 4), endian.u32(item, 8)) else {
-                return Err(RpmDbError::Bdb(format!(
-                    "page {number}: short off-page item"
-                )));
-            };
-            blobs.push(overflow_chain(&pages, first as usize, len as usize)?);
+            let value_index = key_index + 1;
+            let value = item(&pages, page, value_index).ok_or_else(|| {
+                RpmDbError::Bdb(format!(
+                    "page {number}: item {value_index} outside the page"
+                ))
+            })?;
+            match value.first() {
+                Some(&ITEM_KEYDATA) => blobs.push(value.get(1..).unwrap_or_default().to_vec()),
+                Some(&ITEM_OFFPAGE) => {
+                    let (Some(first), Some(len)) = (endian.u32(value, 4), endian.u32(value, 8))
+                    else {
+                        return Err(RpmDbError::Bdb(format!(
+                            "page {number}: short off-page item"
+                        )));
+                    };
+                    blobs.push(overflow_chain(&pages, first as usize, len as usize)?);
+                }
+                other => {
+                    return Err(RpmDbError::Bdb(format!(
+                        "page {number}: unsupported hash item type {other:?}"
+                    )));
+                }
+            }
         }
     }
     Ok(blobs)
+}
+
+/// Item `index` of a hash page: items are packed from the end of the page
+/// backwards, so each ends where the previous one starts (`LEN_HITEM`).
+fn item<'a>(pages: &Pages<'_>, page: &'a [u8], index: usize) -> Option<&'a [u8]> {
+    let offset_of = |i: usize| {
+        pages
+            .endian
+            .u16(page, PAGE_HEADER_BYTES + 2 * i)
+            .map(usize::from)
+    };
+    let start = offset_of(index)?;
+    let end = if index == 0 {
+        pages.size
+    } else {
+        offset_of(index - 1)?
+    };
+    if start < PAGE_HEADER_BYTES {
+        return None;
+    }
+    page.get(start..end)
 }
 
 /// Concatenates an overflow chain into exactly `len` bytes.

@@ -1,6 +1,8 @@
 //! The SQLite rpmdb (`rpmdb.sqlite`, rpm ≥ 4.16: Fedora, RHEL 9, Mariner,
 //! Amazon Linux 2023), opened from memory: nothing is written to disk.
 
+use std::io::{self, Read};
+
 use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
 use super::RpmDbError;
@@ -18,12 +20,14 @@ pub fn blobs(db: &[u8]) -> Result<Vec<Vec<u8>>, RpmDbError> {
             db.len()
         )));
     }
-    let mut copy = db.to_vec();
     // rpm's databases are in WAL mode, which an in-memory database cannot
-    // use; mark the copy as a rollback-journal database (its pages are the
-    // same). Transactions still in a `-wal` file are not seen: rpm
-    // checkpoints when it closes, so images hold none.
-    if let Some(versions) = copy.get_mut(FORMAT_VERSION_BYTES)
+    // use; hand SQLite a copy marked as a rollback-journal database (its
+    // pages are the same). Transactions still in a `-wal` file are not seen:
+    // rpm checkpoints when it closes, so images hold none. SQLite's own
+    // buffer is the only copy made.
+    let (head, rest) = db.split_at(db.len().min(FORMAT_VERSION_BYTES.end));
+    let mut head = head.to_vec();
+    if let Some(versions) = head.get_mut(FORMAT_VERSION_BYTES)
         && versions == [2, 2]
     {
         versions.copy_from_slice(&[1, 1]);
@@ -31,7 +35,7 @@ pub fn blobs(db: &[u8]) -> Result<Vec<Vec<u8>>, RpmDbError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut connection = Connection::open_in_memory_with_flags(flags).map_err(sqlite_error)?;
     connection
-        .deserialize_read_exact(MAIN_DB, copy.as_slice(), copy.len(), true)
+        .deserialize_read_exact(MAIN_DB, io::Cursor::new(head).chain(rest), db.len(), true)
         .map_err(sqlite_error)?;
     let mut statement = connection
         .prepare("SELECT blob FROM Packages ORDER BY hnum")
