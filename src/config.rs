@@ -250,7 +250,7 @@ impl ConfigDuration {
 impl fmt::Display for ConfigDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")
@@ -290,7 +290,10 @@ mod tests {
             "orchestrator:\n  scanTimeout: 1500ms\n  maxConcurrentScans: 2\nwebhook:\n  pinDigests: true\n",
         )
         .unwrap();
-        assert_eq!(config.orchestrator.scan_timeout.get(), Duration::from_millis(1500));
+        assert_eq!(
+            config.orchestrator.scan_timeout.get(),
+            Duration::from_millis(1500)
+        );
         assert_eq!(config.orchestrator.max_concurrent_scans, 2);
         assert!(config.webhook.pin_digests);
         assert_eq!(config.orchestrator.tag_ttl, ConfigDuration::secs(60));

@@ -2,7 +2,9 @@
 //! within the budget, evaluate policy, emit events, build the response.
 
 use super::images::{ReviewedPod, extract};
-use super::ports::{AdmissionEvent, AdmissionEventReason, EventSink, NamespaceLabels, PolicyStore, PullCredentials};
+use super::ports::{
+    AdmissionEvent, AdmissionEventReason, EventSink, NamespaceLabels, PolicyStore, PullCredentials,
+};
 use super::response;
 use super::review::{AdmissionRequest, AdmissionResponse, ResponseStatus};
 use crate::config::WebhookConfig;
@@ -125,7 +127,13 @@ impl Admission {
     }
 
     /// Logs, metrics and (unless dry run) events about the verdict.
-    fn report(&self, request: &AdmissionRequest, namespace: &str, pod: &ReviewedPod, verdict: &Verdict) {
+    fn report(
+        &self,
+        request: &AdmissionRequest,
+        namespace: &str,
+        pod: &ReviewedPod,
+        verdict: &Verdict,
+    ) {
         let dry_run = request.dry_run.unwrap_or(false);
         let event = |reason: AdmissionEventReason, event_type: &'static str, message: String| {
             if !dry_run {
@@ -160,7 +168,10 @@ impl Admission {
             event(
                 AdmissionEventReason::BreakGlass,
                 "Warning",
-                format!("admitted by break-glass ({reason}) by {}", request.user_info.username),
+                format!(
+                    "admitted by break-glass ({reason}) by {}",
+                    request.user_info.username
+                ),
             );
         }
         for ex in &verdict.expired_exceptions {
@@ -168,7 +179,10 @@ impl Admission {
             event(
                 AdmissionEventReason::ExceptionExpired,
                 "Warning",
-                format!("ScanException {}/{} expired ({}) and no longer applies", ex.namespace, ex.name, ex.expires),
+                format!(
+                    "ScanException {}/{} expired ({}) and no longer applies",
+                    ex.namespace, ex.name, ex.expires
+                ),
             );
         }
         tracing::info!(
@@ -181,7 +195,10 @@ impl Admission {
 
 /// An object we should judge but cannot read: denied, naming the problem.
 fn bad_object(uid: &str, message: String) -> AdmissionResponse {
-    let mut response = AdmissionResponse::deny(uid, format!("scangate cannot review this object: {message}"));
+    let mut response = AdmissionResponse::deny(
+        uid,
+        format!("scangate cannot review this object: {message}"),
+    );
     response.status = response.status.map(|status| ResponseStatus {
         code: 400,
         reason: "BadRequest".into(),

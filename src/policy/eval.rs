@@ -128,7 +128,10 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
     let mut break_glass_used = false;
     let mut break_glass_enabled = false;
     for policy in input.policies {
-        if !selects(policy.spec.namespace_selector.as_ref(), input.namespace_labels) {
+        if !selects(
+            policy.spec.namespace_selector.as_ref(),
+            input.namespace_labels,
+        ) {
             continue;
         }
         let name = policy.metadata.name.clone().unwrap_or_default();
@@ -141,11 +144,18 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
             if matches_any(&exempt, image) {
                 continue;
             }
-            let Some((kind, action)) = judge_image(policy, image, database_problem.as_deref(), &exceptions, input, &mut verdict)
-            else {
+            let Some((kind, action)) = judge_image(
+                policy,
+                image,
+                database_problem.as_deref(),
+                &exceptions,
+                input,
+                &mut verdict,
+            ) else {
                 continue;
             };
-            let would_deny = policy.spec.mode == PolicyMode::Enforce && action == PendingAction::Deny;
+            let would_deny =
+                policy.spec.mode == PolicyMode::Enforce && action == PendingAction::Deny;
             break_glass_used |= would_deny && bypass;
             verdict.problems.push(Problem {
                 policy: name.clone(),
@@ -161,7 +171,8 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
     if break_glass_used {
         verdict.break_glass = break_glass_reason.map(str::to_string);
     }
-    verdict.break_glass_refused = break_glass_reason.is_some() && !break_glass_enabled && !verdict.policies.is_empty();
+    verdict.break_glass_refused =
+        break_glass_reason.is_some() && !break_glass_enabled && !verdict.policies.is_empty();
     verdict.expired_exceptions.sort();
     verdict.expired_exceptions.dedup();
     verdict
@@ -178,12 +189,18 @@ fn judge_image(
     verdict: &mut Verdict,
 ) -> Option<(ProblemKind, PendingAction)> {
     if let Some(problem) = database_problem {
-        return Some((ProblemKind::ScanFailed(problem.to_string()), policy.spec.on_scan_error));
+        return Some((
+            ProblemKind::ScanFailed(problem.to_string()),
+            policy.spec.on_scan_error,
+        ));
     }
     let report = match &image.result {
         ImageResult::Pending => return Some((ProblemKind::Pending, policy.spec.on_scan_pending)),
         ImageResult::Failed(cause) => {
-            return Some((ProblemKind::ScanFailed(cause.clone()), policy.spec.on_scan_error));
+            return Some((
+                ProblemKind::ScanFailed(cause.clone()),
+                policy.spec.on_scan_error,
+            ));
         }
         ImageResult::Scanned(report) => report,
     };
@@ -196,7 +213,8 @@ fn judge_image(
                 Severity::Unknown => fail_on.unknown_severity_as,
                 known => known,
             };
-            let violates = severity >= fail_on.severity && (!fail_on.fixable_only || f.is_fixable());
+            let violates =
+                severity >= fail_on.severity && (!fail_on.fixable_only || f.is_fixable());
             violates.then_some((f, severity))
         })
         .filter(|(f, _)| !exceptions.excepts(image, f, &mut verdict.expired_exceptions))
@@ -274,7 +292,12 @@ impl<'a> ExceptionIndex<'a> {
 
     /// True if an active exception covers `finding` in `image`; records the
     /// expired ones that would have.
-    fn excepts(&self, image: &ImageOutcome, finding: &Finding, expired: &mut Vec<ExpiredException>) -> bool {
+    fn excepts(
+        &self,
+        image: &ImageOutcome,
+        finding: &Finding,
+        expired: &mut Vec<ExpiredException>,
+    ) -> bool {
         let mut covered = false;
         for (ex, globs, active) in &self.entries {
             let names = ex
@@ -304,7 +327,8 @@ impl<'a> ExceptionIndex<'a> {
 fn in_scope(ex: &ScanException, namespace: &str, cluster_wide: &[String]) -> bool {
     let own = ex.metadata.namespace.as_deref().unwrap_or_default();
     let granted = own == namespace || cluster_wide.iter().any(|ns| ns == own);
-    granted && (ex.spec.namespaces.is_empty() || ex.spec.namespaces.iter().any(|ns| ns == namespace))
+    granted
+        && (ex.spec.namespaces.is_empty() || ex.spec.namespaces.iter().any(|ns| ns == namespace))
 }
 
 /// Globs where `*` also crosses `/`; an invalid pattern matches nothing.
