@@ -718,3 +718,88 @@ async fn digest_pinning_patches_tags_to_the_scanned_digest() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_scan_queue_sheds_load_with_a_named_error() {
+    let mut options = quick_budget();
+    options.config.orchestrator.max_concurrent_scans = 1;
+    options.config.orchestrator.max_queued_scans = 1;
+    let mut h = Harness::start(options).await;
+    h.scanner.release.send_replace(false);
+    let images = [
+        "demo.scangate.dev/load/q-1:1",
+        "demo.scangate.dev/load/q-2:1",
+        "demo.scangate.dev/load/q-3:1",
+    ];
+    let (_, body) = post(
+        &h.client(true),
+        &h.url("/validate"),
+        &pod_review("u-q", "shop", &images),
+    )
+    .await;
+    let message = response_of(&body)["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(message.matches("is being scanned").count(), 2, "{message}");
+    assert_eq!(
+        message
+            .matches("scan queue full (1 waiting); retry shortly")
+            .count(),
+        1,
+        "{message}"
+    );
+    let metrics = reqwest::get(h.metrics_url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("scangate_limit_hits_total{limit=\"maxQueuedScans\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("scangate_limit_hits_total{limit=\"scanTimeout\"} 2"),
+        "{metrics}"
+    );
+    h.scanner.release.send_replace(true);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_examples_give_one_allowed_one_denied_one_audited_pod() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let options = Options {
+        policies: scangate::policy::load::PolicyDocuments::read_files(&[
+            root.join("examples/policies/baseline.yaml"),
+            root.join("examples/policies/exceptions.yaml"),
+        ])
+        .unwrap(),
+        ..Options::default()
+    };
+    let mut h = Harness::start(options).await;
+    let client = h.client(true);
+    let example = |name: &str| {
+        serde_json::from_slice::<Value>(
+            &std::fs::read(root.join(format!("examples/reviews/{name}.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let (_, body) = post(&client, &h.url("/validate"), &example("allowed")).await;
+    assert_eq!(
+        *response_of(&body),
+        json!({"uid": "6f1d2c3b-0a9e-4d8c-b7a6-5e4f3d2c1b01", "allowed": true})
+    );
+    let (_, body) = post(&client, &h.url("/validate"), &example("denied")).await;
+    assert_eq!(response_of(&body)["allowed"], false);
+    assert_eq!(response_of(&body)["status"]["code"], 403);
+    let (_, body) = post(&client, &h.url("/validate"), &example("audited")).await;
+    assert_eq!(response_of(&body)["allowed"], true);
+    assert_eq!(
+        response_of(&body)["warnings"].as_array().unwrap().len(),
+        1,
+        "{body}"
+    );
+    h.shutdown().await;
+}
