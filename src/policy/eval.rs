@@ -6,8 +6,8 @@ use super::types::{ClusterScanPolicy, PendingAction, PolicyMode, ScanException};
 use crate::model::{Finding, ScanReport, Severity};
 use crate::scan::DatabaseStatus;
 use globset::{GlobBuilder, GlobMatcher};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The annotation that admits a pod despite violations, when a matching
 /// policy enables break-glass. Its value is the reason.
@@ -335,14 +335,33 @@ fn in_scope(ex: &ScanException, namespace: &str, cluster_wide: &[String]) -> boo
 fn compile_globs(patterns: &[String]) -> Vec<GlobMatcher> {
     patterns
         .iter()
-        .filter_map(|p| {
-            GlobBuilder::new(p.trim())
-                .literal_separator(false)
-                .build()
-                .ok()
-                .map(|g| g.compile_matcher())
-        })
+        .filter_map(|p| compile_glob(p.trim()))
         .collect()
+}
+
+/// How many compiled globs are remembered (the cache is emptied when full).
+const MAX_CACHED_GLOBS: usize = 4096;
+
+/// Compiling a glob builds a regex, which costs more than the rest of an
+/// evaluation; the same few patterns come back on every request.
+fn compile_glob(pattern: &str) -> Option<GlobMatcher> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<GlobMatcher>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return hit;
+    }
+    let compiled = GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .build()
+        .ok()
+        .map(|g| g.compile_matcher());
+    if let Ok(mut cache) = cache.lock() {
+        if cache.len() >= MAX_CACHED_GLOBS {
+            cache.clear();
+        }
+        cache.insert(pattern.to_string(), compiled.clone());
+    }
+    compiled
 }
 
 /// Globs are tried against the reference as written and as normalised.
