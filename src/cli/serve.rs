@@ -71,6 +71,13 @@ pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if args.dev {
         config.telemetry.log_format = LogFormat::Pretty;
+        // Offline on one machine: loopback only, unless told otherwise.
+        if args.listen.is_none() && args.config.is_none() {
+            config.server.listen = "127.0.0.1:8443".into();
+        }
+        if args.metrics_listen.is_none() && args.config.is_none() {
+            config.server.metrics_listen = "127.0.0.1:9090".into();
+        }
     }
     Ok(config)
 }
@@ -86,7 +93,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let (cert, key) = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(cert), Some(key)) => (cert.clone(), key.clone()),
         _ if args.dev => {
-            let dir = std::env::temp_dir().join(format!("scangate-dev-{}", std::process::id()));
+            let dir = PathBuf::from(".cache/dev-tls");
             let (ca, cert, key) = crate::tls::write_dev_certificates(&dir)?;
             tracing::info!(ca = %ca.display(), "development certificate written; use --cacert with curl");
             (cert, key)
