@@ -103,6 +103,8 @@ pub struct ServerConfig {
     pub tls_handshake_timeout: ConfigDuration,
     /// How long a client may take to send request headers.
     pub header_read_timeout: ConfigDuration,
+    /// How long a client may take to send a request body; then 408.
+    pub body_read_timeout: ConfigDuration,
     /// Connections served at once; more wait in the kernel's backlog.
     pub max_connections: usize,
     /// How long shutdown waits for in-flight reviews.
@@ -117,6 +119,7 @@ impl Default for ServerConfig {
             max_body_bytes: 3 * 1024 * 1024,
             tls_handshake_timeout: ConfigDuration::secs(10),
             header_read_timeout: ConfigDuration::secs(10),
+            body_read_timeout: ConfigDuration::secs(10),
             max_connections: 1024,
             shutdown_grace_period: ConfigDuration::secs(25),
         }

@@ -26,6 +26,7 @@ use tokio::sync::{Semaphore, watch};
 struct AppState {
     admission: Admission,
     max_body_bytes: usize,
+    body_read_timeout: std::time::Duration,
 }
 
 /// A JSON error body naming the problem.
@@ -42,6 +43,7 @@ pub fn router(admission: Admission, config: &ServerConfig) -> Router {
     let state = AppState {
         admission,
         max_body_bytes: config.max_body_bytes,
+        body_read_timeout: config.body_read_timeout.get(),
     };
     Router::new()
         .route("/validate", post(validate))
@@ -118,7 +120,19 @@ async fn read_review(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let read =
+        tokio::time::timeout(state.body_read_timeout, axum::body::to_bytes(body, limit)).await;
+    let Ok(read) = read else {
+        state.admission.metrics.limit_hit("bodyReadTimeout");
+        return Err(error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "request body not received within bodyReadTimeout ({:?})",
+                state.body_read_timeout
+            ),
+        ));
+    };
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(err) => {
             let over_limit =

@@ -388,10 +388,12 @@ async fn exempt_images_are_not_judged() {
     h.shutdown().await;
 }
 
+/// A budget that a held scan runs out of, yet long enough that a busy
+/// machine still runs the scan tasks within it.
 fn quick_budget() -> Options {
     let mut options = Options::default();
     options.config.orchestrator.scan_timeout =
-        scangate::config::ConfigDuration(std::time::Duration::from_millis(300));
+        scangate::config::ConfigDuration(std::time::Duration::from_secs(2));
     options
 }
 
@@ -801,5 +803,33 @@ async fn the_readme_examples_give_one_allowed_one_denied_one_audited_pod() {
         1,
         "{body}"
     );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_finishes_gets_408() {
+    let mut options = Options::default();
+    options.config.server.body_read_timeout =
+        scangate::config::ConfigDuration(std::time::Duration::from_millis(200));
+    let mut h = Harness::start(options).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tx.send(Ok(b"{\"apiVersion\":".to_vec())).await.unwrap();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let response = h
+        .client(true)
+        .post(h.url("/validate"))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 408);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "request body not received within bodyReadTimeout (200ms)", "code": 408})
+    );
+    drop(tx);
     h.shutdown().await;
 }

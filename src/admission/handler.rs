@@ -74,8 +74,22 @@ impl Admission {
     }
 
     async fn look_up(&self, namespace: &str, pod: &ReviewedPod) -> Vec<ImageOutcome> {
-        let creds = self.credentials.for_pod(namespace, &pod.spec).await;
         let deadline = self.orchestrator.deadline();
+        // Looking up pull secrets shares the budget: a slow API server must
+        // not hold the review past it. Without them, public images still scan.
+        let creds = match tokio::time::timeout_at(
+            deadline,
+            self.credentials.for_pod(namespace, &pod.spec),
+        )
+        .await
+        {
+            Ok(creds) => creds,
+            Err(_) => {
+                self.metrics.limit_hit("scanTimeout");
+                tracing::warn!(namespace, name = %pod.name, "pull credentials not found within scanTimeout; scanning anonymously");
+                Default::default()
+            }
+        };
         let lookups = pod.images.iter().map(|reference| {
             let creds = &creds;
             async move {
