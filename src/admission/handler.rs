@@ -199,11 +199,16 @@ impl Admission {
                 ),
             );
         }
-        tracing::info!(
-            uid = %request.uid, namespace, kind = %pod.kind, name = %pod.name,
-            allowed = verdict.allowed(), problems = verdict.problems.len(), dry_run,
-            "reviewed"
-        );
+        // Clean admissions are the bulk of the traffic: debug level only.
+        if verdict.problems.is_empty() && verdict.expired_exceptions.is_empty() {
+            tracing::debug!(uid = %request.uid, namespace, kind = %pod.kind, name = %pod.name, "reviewed: allowed");
+        } else {
+            tracing::info!(
+                uid = %request.uid, namespace, kind = %pod.kind, name = %pod.name,
+                allowed = verdict.allowed(), problems = verdict.problems.len(), dry_run,
+                "reviewed"
+            );
+        }
     }
 }
 
