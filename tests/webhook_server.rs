@@ -833,3 +833,39 @@ async fn a_body_that_never_finishes_gets_408() {
     drop(tx);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_are_resolved_again_after_tag_ttl_but_findings_stay_cached_by_digest() {
+    let mut options = Options::default();
+    options.config.orchestrator.tag_ttl =
+        scangate::config::ConfigDuration(std::time::Duration::from_millis(1));
+    let mut h = Harness::start(options).await;
+    let client = h.client(true);
+    for uid in ["u-1", "u-2"] {
+        let (_, body) = post(
+            &client,
+            &h.url("/validate"),
+            &pod_review(uid, "shop", &[STATIC_SITE]),
+        )
+        .await;
+        assert_eq!(*response_of(&body), json!({"uid": uid, "allowed": true}));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.scanner.resolutions.load(Ordering::SeqCst), 2);
+    assert_eq!(h.scanner.scans.load(Ordering::SeqCst), 1);
+    let metrics = reqwest::get(h.metrics_url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("scangate_cache_lookups_total{cache=\"verdict\",result=\"hit\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("scangate_cache_lookups_total{cache=\"tag\",result=\"miss\"} 2"),
+        "{metrics}"
+    );
+    h.shutdown().await;
+}
