@@ -103,6 +103,8 @@ pub struct ServerConfig {
     pub tls_handshake_timeout: ConfigDuration,
     /// How long a client may take to send request headers.
     pub header_read_timeout: ConfigDuration,
+    /// How long a client may take to send a request body; then 408.
+    pub body_read_timeout: ConfigDuration,
     /// Connections served at once; more wait in the kernel's backlog.
     pub max_connections: usize,
     /// How long shutdown waits for in-flight reviews.
@@ -117,6 +119,7 @@ impl Default for ServerConfig {
             max_body_bytes: 3 * 1024 * 1024,
             tls_handshake_timeout: ConfigDuration::secs(10),
             header_read_timeout: ConfigDuration::secs(10),
+            body_read_timeout: ConfigDuration::secs(10),
             max_connections: 1024,
             shutdown_grace_period: ConfigDuration::secs(25),
         }
@@ -250,7 +253,7 @@ impl ConfigDuration {
 impl fmt::Display for ConfigDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")
@@ -290,7 +293,10 @@ mod tests {
             "orchestrator:\n  scanTimeout: 1500ms\n  maxConcurrentScans: 2\nwebhook:\n  pinDigests: true\n",
         )
         .unwrap();
-        assert_eq!(config.orchestrator.scan_timeout.get(), Duration::from_millis(1500));
+        assert_eq!(
+            config.orchestrator.scan_timeout.get(),
+            Duration::from_millis(1500)
+        );
         assert_eq!(config.orchestrator.max_concurrent_scans, 2);
         assert!(config.webhook.pin_digests);
         assert_eq!(config.orchestrator.tag_ttl, ConfigDuration::secs(60));

@@ -26,11 +26,16 @@ use tokio::sync::{Semaphore, watch};
 struct AppState {
     admission: Admission,
     max_body_bytes: usize,
+    body_read_timeout: std::time::Duration,
 }
 
 /// A JSON error body naming the problem.
 fn error_response(status: StatusCode, message: String) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": message, "code": status.as_u16() }))).into_response()
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": message, "code": status.as_u16() })),
+    )
+        .into_response()
 }
 
 /// The webhook's routes: `/validate`, `/mutate`, `/healthz`, `/readyz`.
@@ -38,6 +43,7 @@ pub fn router(admission: Admission, config: &ServerConfig) -> Router {
     let state = AppState {
         admission,
         max_body_bytes: config.max_body_bytes,
+        body_read_timeout: config.body_read_timeout.get(),
     };
     Router::new()
         .route("/validate", post(validate))
@@ -65,7 +71,12 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     review_endpoint(state, headers, body, "mutate").await
 }
 
-async fn review_endpoint(state: AppState, headers: HeaderMap, body: Body, endpoint: &'static str) -> Response {
+async fn review_endpoint(
+    state: AppState,
+    headers: HeaderMap,
+    body: Body,
+    endpoint: &'static str,
+) -> Response {
     let started = Instant::now();
     let metrics = &state.admission.metrics;
     let request = match read_review(&state, &headers, body).await {
@@ -80,12 +91,20 @@ async fn review_endpoint(state: AppState, headers: HeaderMap, body: Body, endpoi
     } else {
         state.admission.validate(&request).await
     };
-    metrics.review(endpoint, verdict_label(&response), started.elapsed().as_secs_f64());
+    metrics.review(
+        endpoint,
+        verdict_label(&response),
+        started.elapsed().as_secs_f64(),
+    );
     axum::Json(response.into_review()).into_response()
 }
 
 /// The body as an AdmissionReview, or the 400/413 response saying why not.
-async fn read_review(state: &AppState, headers: &HeaderMap, body: Body) -> Result<AdmissionRequest, Response> {
+async fn read_review(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<AdmissionRequest, Response> {
     let limit = state.max_body_bytes;
     let too_large = || {
         state.admission.metrics.limit_hit("maxBodyBytes");
@@ -101,15 +120,31 @@ async fn read_review(state: &AppState, headers: &HeaderMap, body: Body) -> Resul
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let read =
+        tokio::time::timeout(state.body_read_timeout, axum::body::to_bytes(body, limit)).await;
+    let Ok(read) = read else {
+        state.admission.metrics.limit_hit("bodyReadTimeout");
+        return Err(error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "request body not received within bodyReadTimeout ({:?})",
+                state.body_read_timeout
+            ),
+        ));
+    };
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(err) => {
-            let over_limit = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
-                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            let over_limit =
+                std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+                    .any(|e| e.is::<http_body_util::LengthLimitError>());
             return Err(if over_limit {
                 too_large()
             } else {
-                error_response(StatusCode::BAD_REQUEST, format!("reading the request body: {err}"))
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the request body: {err}"),
+                )
             });
         }
     };
@@ -144,14 +179,19 @@ impl RunningServer {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("listening on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind {
-        addr: addr.to_string(),
-        source,
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Binds `config.listen` (TLS, `app`) and `config.metricsListen` (plain
@@ -168,10 +208,12 @@ pub async fn start(
         addr: config.listen.clone(),
         source,
     })?;
-    let metrics_addr = metrics_listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: config.metrics_listen.clone(),
-        source,
-    })?;
+    let metrics_addr = metrics_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: config.metrics_listen.clone(),
+            source,
+        })?;
     let (stop, stopped) = watch::channel(false);
     let until_stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -188,7 +230,14 @@ pub async fn start(
             }
         })
     };
-    let tls_task = tokio::spawn(serve_tls(app, listener, tls, config.clone(), metrics, until_stopped(stopped)));
+    let tls_task = tokio::spawn(serve_tls(
+        app,
+        listener,
+        tls,
+        config.clone(),
+        metrics,
+        until_stopped(stopped),
+    ));
     tracing::info!(%addr, %metrics_addr, "listening");
     Ok(RunningServer {
         addr,
@@ -272,7 +321,10 @@ pub async fn serve_tls(
     }
     drop(listener);
     let grace = config.shutdown_grace_period.get();
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         metrics.limit_hit("shutdownGracePeriod");
         tracing::warn!("shutdown grace period over; closing the remaining connections");
     }

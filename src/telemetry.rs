@@ -59,7 +59,9 @@ impl Metrics {
             reviews.clone(),
         );
         let review_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0, 4.0, 8.0, 15.0])
+            Histogram::new([
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0, 4.0, 8.0, 15.0,
+            ])
         });
         registry.register(
             "admission_review_duration_seconds",
@@ -73,11 +75,19 @@ impl Metrics {
             cache.clone(),
         );
         let scans = Family::<Labels, Counter>::default();
-        registry.register("scans", "Scans finished, by outcome (ok or the error reason)", scans.clone());
+        registry.register(
+            "scans",
+            "Scans finished, by outcome (ok or the error reason)",
+            scans.clone(),
+        );
         let scan_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0])
         });
-        registry.register("scan_duration_seconds", "Scan durations, by outcome", scan_seconds.clone());
+        registry.register(
+            "scan_duration_seconds",
+            "Scan durations, by outcome",
+            scan_seconds.clone(),
+        );
         let limits = Family::<Labels, Counter>::default();
         registry.register(
             "limit_hits",
@@ -99,7 +109,11 @@ impl Metrics {
         let scans_running = Gauge::default();
         registry.register("scans_running", "Scans running now", scans_running.clone());
         let scans_queued = Gauge::default();
-        registry.register("scans_queued", "Scans waiting for a slot", scans_queued.clone());
+        registry.register(
+            "scans_queued",
+            "Scans waiting for a slot",
+            scans_queued.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             reviews,
@@ -139,7 +153,9 @@ impl Metrics {
 
     /// A named limit or timeout was hit; `limit` is its config key.
     pub fn limit_hit(&self, limit: &str) {
-        self.limits.get_or_create(&labels(&[("limit", limit)])).inc();
+        self.limits
+            .get_or_create(&labels(&[("limit", limit)]))
+            .inc();
     }
 
     pub fn break_glass(&self, namespace: &str) {
@@ -180,7 +196,10 @@ pub fn metrics_router(metrics: Metrics) -> axum::Router {
             let metrics = metrics.clone();
             async move {
                 (
-                    [(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                    [(
+                        CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
                     metrics.render(),
                 )
             }

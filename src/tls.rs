@@ -63,10 +63,12 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<(CertifiedKey, Vec<
         path: key.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let certified = CertifiedKey::from_der(chain, private_key, &provider()).map_err(|e| TlsError::KeyMismatch {
-        cert: cert.to_path_buf(),
-        key: key.to_path_buf(),
-        reason: e.to_string(),
+    let certified = CertifiedKey::from_der(chain, private_key, &provider()).map_err(|e| {
+        TlsError::KeyMismatch {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            reason: e.to_string(),
+        }
     })?;
     let mut fingerprint = cert_pem;
     fingerprint.extend_from_slice(&key_pem);
@@ -120,7 +122,9 @@ impl ReloadingCert {
                 match tokio::task::spawn_blocking(move || this.reload()).await {
                     Ok(Ok(true)) => tracing::info!("serving certificate reloaded"),
                     Ok(Ok(false)) => {}
-                    Ok(Err(err)) => tracing::warn!(error = %err, "certificate files unreadable; keeping the current certificate"),
+                    Ok(Err(err)) => {
+                        tracing::warn!(error = %err, "certificate files unreadable; keeping the current certificate")
+                    }
                     Err(err) => tracing::warn!(error = %err, "certificate reload task failed"),
                 }
             }
@@ -166,7 +170,8 @@ pub fn generate(names: &[&str], ca_name: &str) -> Result<GeneratedCertificates, 
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(err)?;
     let leaf_key = KeyPair::generate().map_err(err)?;
     let leaf_params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).map_err(err)?;
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .map_err(err)?;
     let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(err)?;
     Ok(GeneratedCertificates {
         ca_pem: ca.pem(),
@@ -179,7 +184,12 @@ pub fn generate(names: &[&str], ca_name: &str) -> Result<GeneratedCertificates, 
 /// `localhost` and `127.0.0.1`) into `dir`: `ca.crt`, `tls.crt`, `tls.key`.
 pub fn write_dev_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), TlsError> {
     let generated = generate(
-        &["scangate.scangate.svc", "scangate.scangate.svc.cluster.local", "localhost", "127.0.0.1"],
+        &[
+            "scangate.scangate.svc",
+            "scangate.scangate.svc.cluster.local",
+            "localhost",
+            "127.0.0.1",
+        ],
         "scangate development CA",
     )?;
     let write = |name: &str, contents: &str| {

@@ -21,7 +21,9 @@ fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
 
 fn leaf_der(pem: &str) -> Vec<u8> {
     use rustls_pki_types::pem::PemObject;
-    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
+    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .unwrap()
+        .to_vec()
 }
 
 /// Replaces a file the way a Secret volume update does: write aside, rename.
@@ -63,7 +65,10 @@ async fn certificate_rotation_under_load_fails_no_request() {
     }
     let first = h.client_trusting(&[&h.ca_pem, &next.ca_pem], false);
     let old_cert = peer_certificate(&first.get(h.url("/healthz")).send().await.unwrap());
-    assert_eq!(old_cert, leaf_der(&std::fs::read_to_string(&h.cert).unwrap()));
+    assert_eq!(
+        old_cert,
+        leaf_der(&std::fs::read_to_string(&h.cert).unwrap())
+    );
 
     // Rotate: the key first (cert and key mismatch for a moment: the old
     // certificate must stay in service), then the certificate.
@@ -83,7 +88,15 @@ async fn certificate_rotation_under_load_fails_no_request() {
     assert!(seen_new, "a new connection never saw the new certificate");
     // A client trusting only the new CA now connects; one trusting only the old one does not.
     let only_new = h.client_trusting(&[&next.ca_pem], true);
-    assert_eq!(only_new.get(h.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        only_new
+            .get(h.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let only_old = h.client_trusting(&[&h.ca_pem], true);
     assert!(only_old.get(h.url("/healthz")).send().await.is_err());
 
@@ -109,12 +122,26 @@ async fn refuses_tls_1_1_and_offers_h2_and_http1() {
         .build()
         .unwrap();
     let response = tls12.get(h.url("/healthz")).send().await.unwrap();
-    assert_eq!((response.status().as_u16(), response.version()), (200, reqwest::Version::HTTP_2));
-    let tls = scangate::tls::server_config(scangate::tls::ReloadingCert::load(&h.cert, &h.key).unwrap()).unwrap();
-    assert_eq!(tls.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert_eq!(
+        (response.status().as_u16(), response.version()),
+        (200, reqwest::Version::HTTP_2)
+    );
+    let tls =
+        scangate::tls::server_config(scangate::tls::ReloadingCert::load(&h.cert, &h.key).unwrap())
+            .unwrap();
+    assert_eq!(
+        tls.alpn_protocols,
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    );
     // A client that does not trust the CA is refused.
     let stranger = scangate::tls::generate(&[SERVICE_NAME], "stranger").unwrap();
-    assert!(h.client_trusting(&[&stranger.ca_pem], true).get(h.url("/healthz")).send().await.is_err());
+    assert!(
+        h.client_trusting(&[&stranger.ca_pem], true)
+            .get(h.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
     h.shutdown().await;
 }
 
@@ -125,7 +152,9 @@ async fn graceful_shutdown_finishes_in_flight_reviews() {
     h.scanner.release.send_replace(false);
     let in_flight = {
         let (client, url) = (client.clone(), h.url("/validate"));
-        tokio::spawn(async move { post(&client, &url, &pod_review("u-last", "shop", &[CLEAN])).await })
+        tokio::spawn(
+            async move { post(&client, &url, &pod_review("u-last", "shop", &[CLEAN])).await },
+        )
     };
     while h.scanner.scans.load(Ordering::SeqCst) == 0 {
         tokio::task::yield_now().await;
@@ -139,6 +168,9 @@ async fn graceful_shutdown_finishes_in_flight_reviews() {
     }
     h.scanner.release.send_replace(true);
     let (status, body) = in_flight.await.unwrap();
-    assert_eq!((status, body["response"].clone()), (200, json!({"uid": "u-last", "allowed": true})));
+    assert_eq!(
+        (status, body["response"].clone()),
+        (200, json!({"uid": "u-last", "allowed": true}))
+    );
     shutdown.await.unwrap();
 }

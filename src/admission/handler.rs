@@ -2,7 +2,9 @@
 //! within the budget, evaluate policy, emit events, build the response.
 
 use super::images::{ReviewedPod, extract};
-use super::ports::{AdmissionEvent, AdmissionEventReason, EventSink, NamespaceLabels, PolicyStore, PullCredentials};
+use super::ports::{
+    AdmissionEvent, AdmissionEventReason, EventSink, NamespaceLabels, PolicyStore, PullCredentials,
+};
 use super::response;
 use super::review::{AdmissionRequest, AdmissionResponse, ResponseStatus};
 use crate::config::WebhookConfig;
@@ -72,8 +74,22 @@ impl Admission {
     }
 
     async fn look_up(&self, namespace: &str, pod: &ReviewedPod) -> Vec<ImageOutcome> {
-        let creds = self.credentials.for_pod(namespace, &pod.spec).await;
         let deadline = self.orchestrator.deadline();
+        // Looking up pull secrets shares the budget: a slow API server must
+        // not hold the review past it. Without them, public images still scan.
+        let creds = match tokio::time::timeout_at(
+            deadline,
+            self.credentials.for_pod(namespace, &pod.spec),
+        )
+        .await
+        {
+            Ok(creds) => creds,
+            Err(_) => {
+                self.metrics.limit_hit("scanTimeout");
+                tracing::warn!(namespace, name = %pod.name, "pull credentials not found within scanTimeout; scanning anonymously");
+                Default::default()
+            }
+        };
         let lookups = pod.images.iter().map(|reference| {
             let creds = &creds;
             async move {
@@ -125,7 +141,13 @@ impl Admission {
     }
 
     /// Logs, metrics and (unless dry run) events about the verdict.
-    fn report(&self, request: &AdmissionRequest, namespace: &str, pod: &ReviewedPod, verdict: &Verdict) {
+    fn report(
+        &self,
+        request: &AdmissionRequest,
+        namespace: &str,
+        pod: &ReviewedPod,
+        verdict: &Verdict,
+    ) {
         let dry_run = request.dry_run.unwrap_or(false);
         let event = |reason: AdmissionEventReason, event_type: &'static str, message: String| {
             if !dry_run {
@@ -160,7 +182,10 @@ impl Admission {
             event(
                 AdmissionEventReason::BreakGlass,
                 "Warning",
-                format!("admitted by break-glass ({reason}) by {}", request.user_info.username),
+                format!(
+                    "admitted by break-glass ({reason}) by {}",
+                    request.user_info.username
+                ),
             );
         }
         for ex in &verdict.expired_exceptions {
@@ -168,20 +193,31 @@ impl Admission {
             event(
                 AdmissionEventReason::ExceptionExpired,
                 "Warning",
-                format!("ScanException {}/{} expired ({}) and no longer applies", ex.namespace, ex.name, ex.expires),
+                format!(
+                    "ScanException {}/{} expired ({}) and no longer applies",
+                    ex.namespace, ex.name, ex.expires
+                ),
             );
         }
-        tracing::info!(
-            uid = %request.uid, namespace, kind = %pod.kind, name = %pod.name,
-            allowed = verdict.allowed(), problems = verdict.problems.len(), dry_run,
-            "reviewed"
-        );
+        // Clean admissions are the bulk of the traffic: debug level only.
+        if verdict.problems.is_empty() && verdict.expired_exceptions.is_empty() {
+            tracing::debug!(uid = %request.uid, namespace, kind = %pod.kind, name = %pod.name, "reviewed: allowed");
+        } else {
+            tracing::info!(
+                uid = %request.uid, namespace, kind = %pod.kind, name = %pod.name,
+                allowed = verdict.allowed(), problems = verdict.problems.len(), dry_run,
+                "reviewed"
+            );
+        }
     }
 }
 
 /// An object we should judge but cannot read: denied, naming the problem.
 fn bad_object(uid: &str, message: String) -> AdmissionResponse {
-    let mut response = AdmissionResponse::deny(uid, format!("scangate cannot review this object: {message}"));
+    let mut response = AdmissionResponse::deny(
+        uid,
+        format!("scangate cannot review this object: {message}"),
+    );
     response.status = response.status.map(|status| ResponseStatus {
         code: 400,
         reason: "BadRequest".into(),

@@ -40,7 +40,11 @@ const POD_SPEC_PATHS: &[(&str, &str, &[&str])] = &[
     ("apps", "StatefulSet", &["spec", "template"]),
     ("apps", "DaemonSet", &["spec", "template"]),
     ("batch", "Job", &["spec", "template"]),
-    ("batch", "CronJob", &["spec", "jobTemplate", "spec", "template"]),
+    (
+        "batch",
+        "CronJob",
+        &["spec", "jobTemplate", "spec", "template"],
+    ),
     ("", "ReplicationController", &["spec", "template"]),
 ];
 
@@ -50,7 +54,10 @@ const POD_SPEC_PATHS: &[(&str, &str, &[&str])] = &[
 /// On UPDATE only the images the old object did not run are judged: the
 /// others were judged when they were admitted, and re-judging them would
 /// block unrelated changes (a label, a new ephemeral debug container).
-pub fn extract(request: &AdmissionRequest, review_workloads: bool) -> Result<Option<ReviewedPod>, ExtractError> {
+pub fn extract(
+    request: &AdmissionRequest,
+    review_workloads: bool,
+) -> Result<Option<ReviewedPod>, ExtractError> {
     if !matches!(request.operation, Operation::Create | Operation::Update) {
         return Ok(None);
     }
@@ -74,9 +81,9 @@ pub fn extract(request: &AdmissionRequest, review_workloads: bool) -> Result<Opt
     let mut annotations = string_map(object.pointer("/metadata/annotations"));
     annotations.extend(template_annotations);
     let old_images = match &request.old_object {
-        Some(old) if request.operation == Operation::Update => {
-            pod_spec_at(old, path, &kind.kind).map(|(spec, _)| images_of(&spec)).unwrap_or_default()
-        }
+        Some(old) if request.operation == Operation::Update => pod_spec_at(old, path, &kind.kind)
+            .map(|(spec, _)| images_of(&spec))
+            .unwrap_or_default(),
         _ => vec![],
     };
     let images = images_of(&spec)
@@ -99,8 +106,16 @@ pub fn extract(request: &AdmissionRequest, review_workloads: bool) -> Result<Opt
 }
 
 /// The pod spec at `path` (`path` ends at the pod or the template).
-fn pod_spec_at(object: &Value, path: &[&str], kind: &str) -> Result<(PodSpec, BTreeMap<String, String>), ExtractError> {
-    let template_path: &'static str = if path.len() == 1 { "spec" } else { "pod template" };
+fn pod_spec_at(
+    object: &Value,
+    path: &[&str],
+    kind: &str,
+) -> Result<(PodSpec, BTreeMap<String, String>), ExtractError> {
+    let template_path: &'static str = if path.len() == 1 {
+        "spec"
+    } else {
+        "pod template"
+    };
     let holder = path
         .iter()
         .try_fold(object, |value, key| value.get(key))
@@ -138,9 +153,17 @@ fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
 
 /// Distinct images of init, regular and ephemeral containers.
 pub fn images_of(spec: &PodSpec) -> Vec<String> {
-    let init = spec.init_containers.iter().flatten().map(|c| c.image.as_deref());
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.image.as_deref());
     let regular = spec.containers.iter().map(|c| c.image.as_deref());
-    let ephemeral = spec.ephemeral_containers.iter().flatten().map(|c| c.image.as_deref());
+    let ephemeral = spec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .map(|c| c.image.as_deref());
     let mut images: Vec<String> = vec![];
     for image in init.chain(regular).chain(ephemeral).flatten() {
         if !images.iter().any(|i| i == image) {
@@ -155,7 +178,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn request(group: &str, kind: &str, op: &str, object: Value, old: Option<Value>) -> AdmissionRequest {
+    fn request(
+        group: &str,
+        kind: &str,
+        op: &str,
+        object: Value,
+        old: Option<Value>,
+    ) -> AdmissionRequest {
         serde_json::from_value(json!({
             "uid": "u", "kind": {"group": group, "version": "v1", "kind": kind},
             "resource": {"group": group, "version": "v1", "resource": "x"},
@@ -175,7 +204,13 @@ mod tests {
 
     #[test]
     fn pod_lists_every_container_list_once() {
-        let req = request("", "Pod", "CREATE", json!({"metadata": {"name": "p", "annotations": {"a": "b"}}, "spec": pod_spec()}), None);
+        let req = request(
+            "",
+            "Pod",
+            "CREATE",
+            json!({"metadata": {"name": "p", "annotations": {"a": "b"}}, "spec": pod_spec()}),
+            None,
+        );
         let pod = extract(&req, true).unwrap().unwrap();
         assert_eq!(pod.images, ["init:1", "app:1", "side:2", "debug:3"]);
         assert_eq!(pod.name, "p");
@@ -186,22 +221,39 @@ mod tests {
     fn update_judges_only_new_images() {
         let old = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "app:1"}]}});
         let new = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "app:1"}], "ephemeralContainers": [{"name": "d", "image": "debug:3"}]}});
-        let pod = extract(&request("", "Pod", "UPDATE", new, Some(old)), true).unwrap().unwrap();
+        let pod = extract(&request("", "Pod", "UPDATE", new, Some(old)), true)
+            .unwrap()
+            .unwrap();
         assert_eq!(pod.images, ["debug:3"]);
     }
 
     #[test]
     fn every_workload_template() {
         let template = json!({"metadata": {"annotations": {"t": "1"}}, "spec": pod_spec()});
-        for (group, kind) in [("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("batch", "Job"), ("", "ReplicationController")] {
-            let req = request(group, kind, "CREATE", json!({"metadata": {"name": "w"}, "spec": {"template": template}}), None);
+        for (group, kind) in [
+            ("apps", "Deployment"),
+            ("apps", "ReplicaSet"),
+            ("apps", "StatefulSet"),
+            ("apps", "DaemonSet"),
+            ("batch", "Job"),
+            ("", "ReplicationController"),
+        ] {
+            let req = request(
+                group,
+                kind,
+                "CREATE",
+                json!({"metadata": {"name": "w"}, "spec": {"template": template}}),
+                None,
+            );
             let pod = extract(&req, true).unwrap().unwrap();
             assert_eq!(pod.images.len(), 4, "{kind}");
             assert_eq!(pod.annotations.get("t").map(String::as_str), Some("1"));
             assert!(extract(&req, false).unwrap().is_none());
         }
         let cron = json!({"metadata": {"name": "c"}, "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template}}}});
-        let pod = extract(&request("batch", "CronJob", "CREATE", cron, None), true).unwrap().unwrap();
+        let pod = extract(&request("batch", "CronJob", "CREATE", cron, None), true)
+            .unwrap()
+            .unwrap();
         assert_eq!(pod.images, ["init:1", "app:1", "side:2", "debug:3"]);
     }
 
@@ -216,8 +268,24 @@ mod tests {
     #[test]
     fn broken_specs_are_errors() {
         let req = request("apps", "Deployment", "CREATE", json!({"spec": {}}), None);
-        assert!(extract(&req, true).unwrap_err().to_string().contains("Deployment has no pod template"));
-        let req = request("", "Pod", "CREATE", json!({"spec": {"containers": "nope"}}), None);
-        assert!(extract(&req, true).unwrap_err().to_string().contains("not a valid pod spec"));
+        assert!(
+            extract(&req, true)
+                .unwrap_err()
+                .to_string()
+                .contains("Deployment has no pod template")
+        );
+        let req = request(
+            "",
+            "Pod",
+            "CREATE",
+            json!({"spec": {"containers": "nope"}}),
+            None,
+        );
+        assert!(
+            extract(&req, true)
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid pod spec")
+        );
     }
 }

@@ -119,10 +119,11 @@ pub fn read_docker_config(path: &Path) -> Result<Credentials, DockerConfigError>
         path: path.to_path_buf(),
         source,
     })?;
-    let config: DockerConfig = serde_json::from_slice(&text).map_err(|source| DockerConfigError::Json {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let config: DockerConfig =
+        serde_json::from_slice(&text).map_err(|source| DockerConfigError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let mut entries = vec![];
     for (registry, auth) in config.auths {
         let bad = |reason| DockerConfigError::Entry {
@@ -137,7 +138,11 @@ pub fn read_docker_config(path: &Path) -> Result<Credentials, DockerConfigError>
             .next()
             .unwrap_or_default()
             .to_string();
-        let host = if host == "index.docker.io" { "docker.io".to_string() } else { host };
+        let host = if host == "index.docker.io" {
+            "docker.io".to_string()
+        } else {
+            host
+        };
         let parsed = if let Some(token) = auth.registrytoken.or(auth.identitytoken) {
             RegistryAuth::Bearer(token)
         } else if let (Some(username), Some(password)) = (auth.username, auth.password) {
@@ -147,7 +152,9 @@ pub fn read_docker_config(path: &Path) -> Result<Credentials, DockerConfigError>
                 .decode(encoded.trim())
                 .map_err(|_| bad("auth is not base64"))?;
             let decoded = String::from_utf8(decoded).map_err(|_| bad("auth is not UTF-8"))?;
-            let (username, password) = decoded.split_once(':').ok_or_else(|| bad("auth is not user:password"))?;
+            let (username, password) = decoded
+                .split_once(':')
+                .ok_or_else(|| bad("auth is not user:password"))?;
             RegistryAuth::Basic {
                 username: username.to_string(),
                 password: password.to_string(),
@@ -178,11 +185,28 @@ mod tests {
             creds.entries,
             vec![
                 ("ghcr.io".into(), RegistryAuth::Bearer("t".into())),
-                ("docker.io".into(), RegistryAuth::Basic { username: "user".into(), password: "pass".into() }),
-                ("reg.example:5000".into(), RegistryAuth::Basic { username: "a".into(), password: "b".into() }),
+                (
+                    "docker.io".into(),
+                    RegistryAuth::Basic {
+                        username: "user".into(),
+                        password: "pass".into()
+                    }
+                ),
+                (
+                    "reg.example:5000".into(),
+                    RegistryAuth::Basic {
+                        username: "a".into(),
+                        password: "b".into()
+                    }
+                ),
             ]
         );
         std::fs::write(&path, r#"{"auths":{"x":{"auth":"!!"}}}"#).unwrap();
-        assert!(read_docker_config(&path).unwrap_err().to_string().contains("registry x: auth is not base64"));
+        assert!(
+            read_docker_config(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("registry x: auth is not base64")
+        );
     }
 }

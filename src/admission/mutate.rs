@@ -56,14 +56,18 @@ impl Admission {
                 if image.digest().is_some() {
                     continue;
                 }
-                let resolved = tokio::time::timeout_at(deadline, self.orchestrator.resolve(&image, &creds)).await;
+                let resolved =
+                    tokio::time::timeout_at(deadline, self.orchestrator.resolve(&image, &creds))
+                        .await;
                 match resolved {
                     Ok(Ok(digest)) => ops.push(json!({
                         "op": "replace",
                         "path": format!("{prefix}/{list}/{index}/image"),
                         "value": format!("{written}@{digest}"),
                     })),
-                    Ok(Err(err)) => tracing::warn!(image = written, error = %err, "cannot pin digest"),
+                    Ok(Err(err)) => {
+                        tracing::warn!(image = written, error = %err, "cannot pin digest")
+                    }
                     Err(_) => {
                         self.metrics.limit_hit("scanTimeout");
                         tracing::warn!(image = written, "cannot pin digest: resolution timed out");

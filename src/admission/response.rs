@@ -7,14 +7,28 @@ use crate::policy::eval::{FindingBrief, Problem, ProblemKind, Verdict};
 use std::collections::BTreeMap;
 
 /// The response to a reviewed object.
-pub fn build(uid: &str, kind: &str, namespace: &str, name: &str, verdict: &Verdict) -> AdmissionResponse {
+pub fn build(
+    uid: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    verdict: &Verdict,
+) -> AdmissionResponse {
     let mut response = if verdict.allowed() {
         AdmissionResponse::allow(uid)
     } else {
-        let problems: Vec<String> = verdict.problems.iter().filter(|p| p.enforced).map(describe).collect();
+        let problems: Vec<String> = verdict
+            .problems
+            .iter()
+            .filter(|p| p.enforced)
+            .map(describe)
+            .collect();
         AdmissionResponse::deny(
             uid,
-            format!("scangate denied {kind} {namespace}/{name}: {}", problems.join("; ")),
+            format!(
+                "scangate denied {kind} {namespace}/{name}: {}",
+                problems.join("; ")
+            ),
         )
     };
     response.warnings = warnings(verdict);
@@ -48,7 +62,10 @@ fn finding_text(f: &FindingBrief) -> String {
         Some(fixed) => format!("fixed in {fixed}"),
         None => "no fix yet".to_string(),
     };
-    format!("{} ({}) in {} {}, {fix}", f.id, f.severity, f.package, f.installed)
+    format!(
+        "{} ({}) in {} {}, {fix}",
+        f.id, f.severity, f.package, f.installed
+    )
 }
 
 /// One problem in full, for a denial message.
@@ -65,7 +82,9 @@ pub fn describe(problem: &Problem) -> String {
             format!("image {image} is being scanned (policy {policy:?}); retry in a few seconds")
         }
         ProblemKind::ScanFailed(cause) if problem.enforced => {
-            format!("image {image} could not be scanned: {cause} (policy {policy:?} denies on scan errors)")
+            format!(
+                "image {image} could not be scanned: {cause} (policy {policy:?} denies on scan errors)"
+            )
         }
         ProblemKind::ScanFailed(cause) => {
             format!("image {image} could not be scanned: {cause} (policy {policy:?})")
@@ -77,11 +96,19 @@ pub fn describe(problem: &Problem) -> String {
 fn short(problem: &Problem) -> String {
     let image = &problem.image;
     let policy = &problem.policy;
-    let tag = if problem.break_glass { "break-glass" } else { "audit" };
+    let tag = if problem.break_glass {
+        "break-glass"
+    } else {
+        "audit"
+    };
     match &problem.kind {
         ProblemKind::Vulnerable { counts, top } => {
             let ids: Vec<&str> = top.iter().take(3).map(|f| f.id.as_str()).collect();
-            format!("[{tag}] {image}: {} ({}) violate policy {policy}", counts_text(counts), ids.join(", "))
+            format!(
+                "[{tag}] {image}: {} ({}) violate policy {policy}",
+                counts_text(counts),
+                ids.join(", ")
+            )
         }
         ProblemKind::Pending => format!("{image} not scanned yet; admitted by policy {policy}"),
         ProblemKind::ScanFailed(cause) => {
@@ -92,13 +119,21 @@ fn short(problem: &Problem) -> String {
 }
 
 fn warnings(verdict: &Verdict) -> Vec<String> {
-    let mut warnings: Vec<String> = verdict.problems.iter().filter(|p| !p.enforced).map(short).collect();
+    let mut warnings: Vec<String> = verdict
+        .problems
+        .iter()
+        .filter(|p| !p.enforced)
+        .map(short)
+        .collect();
     if let Some(reason) = &verdict.break_glass {
         let reason: String = reason.chars().take(120).collect();
-        warnings.push(format!("admitted by break-glass despite policy violations: {reason}"));
+        warnings.push(format!(
+            "admitted by break-glass despite policy violations: {reason}"
+        ));
     }
     if verdict.break_glass_refused {
-        warnings.push("break-glass annotation ignored: no matching policy enables break-glass".into());
+        warnings
+            .push("break-glass annotation ignored: no matching policy enables break-glass".into());
     }
     for ex in &verdict.expired_exceptions {
         warnings.push(format!(

@@ -1,6 +1,8 @@
 //! `scangate serve`: the admission webhook.
 
-use crate::admission::local::{LogEventSink, StaticCredentials, StaticNamespaceLabels, read_docker_config};
+use crate::admission::local::{
+    LogEventSink, StaticCredentials, StaticNamespaceLabels, read_docker_config,
+};
 use crate::admission::ports::{PolicySet, PolicyStore};
 use crate::admission::{Admission, system_clock};
 use crate::config::{Config, LogFormat};
@@ -69,6 +71,13 @@ pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if args.dev {
         config.telemetry.log_format = LogFormat::Pretty;
+        // Offline on one machine: loopback only, unless told otherwise.
+        if args.listen.is_none() && args.config.is_none() {
+            config.server.listen = "127.0.0.1:8443".into();
+        }
+        if args.metrics_listen.is_none() && args.config.is_none() {
+            config.server.metrics_listen = "127.0.0.1:9090".into();
+        }
     }
     Ok(config)
 }
@@ -84,24 +93,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let (cert, key) = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(cert), Some(key)) => (cert.clone(), key.clone()),
         _ if args.dev => {
-            let dir = std::env::temp_dir().join(format!("scangate-dev-{}", std::process::id()));
+            let dir = PathBuf::from(".cache/dev-tls");
             let (ca, cert, key) = crate::tls::write_dev_certificates(&dir)?;
             tracing::info!(ca = %ca.display(), "development certificate written; use --cacert with curl");
             (cert, key)
         }
-        _ => anyhow::bail!("--tls-cert and --tls-key (or tls.certFile/tls.keyFile) are required outside --dev"),
+        _ => anyhow::bail!(
+            "--tls-cert and --tls-key (or tls.certFile/tls.keyFile) are required outside --dev"
+        ),
     };
     let mut policy_files = args.policies.clone();
     if args.dev && policy_files.is_empty() {
         let examples = PathBuf::from("examples/policies");
         if let Ok(entries) = std::fs::read_dir(&examples) {
-            let mut found: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+            let mut found: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                .collect();
             found.sort();
             policy_files = found;
         }
     }
     let documents = PolicyDocuments::read_files(&policy_files)?;
-    tracing::info!(policies = documents.policies.len(), exceptions = documents.exceptions.len(), "policies loaded");
+    tracing::info!(
+        policies = documents.policies.len(),
+        exceptions = documents.exceptions.len(),
+        "policies loaded"
+    );
     let credentials = match &args.docker_config {
         Some(path) => read_docker_config(path)?,
         None => Default::default(),
@@ -136,13 +155,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

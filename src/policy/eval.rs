@@ -6,8 +6,8 @@ use super::types::{ClusterScanPolicy, PendingAction, PolicyMode, ScanException};
 use crate::model::{Finding, ScanReport, Severity};
 use crate::scan::DatabaseStatus;
 use globset::{GlobBuilder, GlobMatcher};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The annotation that admits a pod despite violations, when a matching
 /// policy enables break-glass. Its value is the reason.
@@ -128,7 +128,10 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
     let mut break_glass_used = false;
     let mut break_glass_enabled = false;
     for policy in input.policies {
-        if !selects(policy.spec.namespace_selector.as_ref(), input.namespace_labels) {
+        if !selects(
+            policy.spec.namespace_selector.as_ref(),
+            input.namespace_labels,
+        ) {
             continue;
         }
         let name = policy.metadata.name.clone().unwrap_or_default();
@@ -141,11 +144,18 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
             if matches_any(&exempt, image) {
                 continue;
             }
-            let Some((kind, action)) = judge_image(policy, image, database_problem.as_deref(), &exceptions, input, &mut verdict)
-            else {
+            let Some((kind, action)) = judge_image(
+                policy,
+                image,
+                database_problem.as_deref(),
+                &exceptions,
+                input,
+                &mut verdict,
+            ) else {
                 continue;
             };
-            let would_deny = policy.spec.mode == PolicyMode::Enforce && action == PendingAction::Deny;
+            let would_deny =
+                policy.spec.mode == PolicyMode::Enforce && action == PendingAction::Deny;
             break_glass_used |= would_deny && bypass;
             verdict.problems.push(Problem {
                 policy: name.clone(),
@@ -161,7 +171,8 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
     if break_glass_used {
         verdict.break_glass = break_glass_reason.map(str::to_string);
     }
-    verdict.break_glass_refused = break_glass_reason.is_some() && !break_glass_enabled && !verdict.policies.is_empty();
+    verdict.break_glass_refused =
+        break_glass_reason.is_some() && !break_glass_enabled && !verdict.policies.is_empty();
     verdict.expired_exceptions.sort();
     verdict.expired_exceptions.dedup();
     verdict
@@ -178,12 +189,18 @@ fn judge_image(
     verdict: &mut Verdict,
 ) -> Option<(ProblemKind, PendingAction)> {
     if let Some(problem) = database_problem {
-        return Some((ProblemKind::ScanFailed(problem.to_string()), policy.spec.on_scan_error));
+        return Some((
+            ProblemKind::ScanFailed(problem.to_string()),
+            policy.spec.on_scan_error,
+        ));
     }
     let report = match &image.result {
         ImageResult::Pending => return Some((ProblemKind::Pending, policy.spec.on_scan_pending)),
         ImageResult::Failed(cause) => {
-            return Some((ProblemKind::ScanFailed(cause.clone()), policy.spec.on_scan_error));
+            return Some((
+                ProblemKind::ScanFailed(cause.clone()),
+                policy.spec.on_scan_error,
+            ));
         }
         ImageResult::Scanned(report) => report,
     };
@@ -196,7 +213,8 @@ fn judge_image(
                 Severity::Unknown => fail_on.unknown_severity_as,
                 known => known,
             };
-            let violates = severity >= fail_on.severity && (!fail_on.fixable_only || f.is_fixable());
+            let violates =
+                severity >= fail_on.severity && (!fail_on.fixable_only || f.is_fixable());
             violates.then_some((f, severity))
         })
         .filter(|(f, _)| !exceptions.excepts(image, f, &mut verdict.expired_exceptions))
@@ -274,7 +292,12 @@ impl<'a> ExceptionIndex<'a> {
 
     /// True if an active exception covers `finding` in `image`; records the
     /// expired ones that would have.
-    fn excepts(&self, image: &ImageOutcome, finding: &Finding, expired: &mut Vec<ExpiredException>) -> bool {
+    fn excepts(
+        &self,
+        image: &ImageOutcome,
+        finding: &Finding,
+        expired: &mut Vec<ExpiredException>,
+    ) -> bool {
         let mut covered = false;
         for (ex, globs, active) in &self.entries {
             let names = ex
@@ -304,21 +327,41 @@ impl<'a> ExceptionIndex<'a> {
 fn in_scope(ex: &ScanException, namespace: &str, cluster_wide: &[String]) -> bool {
     let own = ex.metadata.namespace.as_deref().unwrap_or_default();
     let granted = own == namespace || cluster_wide.iter().any(|ns| ns == own);
-    granted && (ex.spec.namespaces.is_empty() || ex.spec.namespaces.iter().any(|ns| ns == namespace))
+    granted
+        && (ex.spec.namespaces.is_empty() || ex.spec.namespaces.iter().any(|ns| ns == namespace))
 }
 
 /// Globs where `*` also crosses `/`; an invalid pattern matches nothing.
 fn compile_globs(patterns: &[String]) -> Vec<GlobMatcher> {
     patterns
         .iter()
-        .filter_map(|p| {
-            GlobBuilder::new(p.trim())
-                .literal_separator(false)
-                .build()
-                .ok()
-                .map(|g| g.compile_matcher())
-        })
+        .filter_map(|p| compile_glob(p.trim()))
         .collect()
+}
+
+/// How many compiled globs are remembered (the cache is emptied when full).
+const MAX_CACHED_GLOBS: usize = 4096;
+
+/// Compiling a glob builds a regex, which costs more than the rest of an
+/// evaluation; the same few patterns come back on every request.
+fn compile_glob(pattern: &str) -> Option<GlobMatcher> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<GlobMatcher>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return hit;
+    }
+    let compiled = GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .build()
+        .ok()
+        .map(|g| g.compile_matcher());
+    if let Ok(mut cache) = cache.lock() {
+        if cache.len() >= MAX_CACHED_GLOBS {
+            cache.clear();
+        }
+        cache.insert(pattern.to_string(), compiled.clone());
+    }
+    compiled
 }
 
 /// Globs are tried against the reference as written and as normalised.

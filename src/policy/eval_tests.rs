@@ -144,11 +144,17 @@ fn threshold_counts_and_top_findings() {
     assert!(!v.allowed());
     assert_eq!(v.problems.len(), 1);
     let p = &v.problems[0];
-    assert_eq!((p.policy.as_str(), p.enforced, p.image.as_str()), ("p", true, "app:1"));
+    assert_eq!(
+        (p.policy.as_str(), p.enforced, p.image.as_str()),
+        ("p", true, "app:1")
+    );
     let ProblemKind::Vulnerable { counts, top } = &p.kind else {
         panic!("{p:?}")
     };
-    assert_eq!(counts, &BTreeMap::from([(Severity::High, 1), (Severity::Critical, 1)]));
+    assert_eq!(
+        counts,
+        &BTreeMap::from([(Severity::High, 1), (Severity::Critical, 1)])
+    );
     assert_eq!(top.len(), 2);
     assert_eq!(top[0].id, "CVE-C");
     assert_eq!(top[0].fixed.as_deref(), Some("1.1"));
@@ -199,7 +205,11 @@ fn exempt_images_match_written_or_normalised_reference() {
     }
     let mut spec = high();
     spec.exempt_images = vec!["other/*".into(), "[invalid".into()];
-    assert!(!Case::new(vec![vulnerable_image()], vec![policy("p", spec)]).run().allowed());
+    assert!(
+        !Case::new(vec![vulnerable_image()], vec![policy("p", spec)])
+            .run()
+            .allowed()
+    );
 }
 
 #[test]
@@ -214,17 +224,28 @@ fn audit_mode_reports_without_denying() {
 
 #[test]
 fn every_matching_policy_applies() {
-    let mut audit = ClusterScanPolicySpec::default();
-    audit.mode = PolicyMode::Audit;
-    audit.fail_on.severity = Severity::Medium;
+    let audit = ClusterScanPolicySpec {
+        mode: PolicyMode::Audit,
+        fail_on: FailOn {
+            severity: Severity::Medium,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let mut prod_only = high();
     prod_only.namespace_selector = Some(LabelSelector {
         match_labels: Some(BTreeMap::from([("env".into(), "prod".into())])),
         ..Default::default()
     });
-    let policies = vec![policy("audit-medium", audit), policy("prod-high", prod_only)];
+    let policies = vec![
+        policy("audit-medium", audit),
+        policy("prod-high", prod_only),
+    ];
     let v = Case::new(vec![vulnerable_image()], policies.clone()).run();
-    assert!(v.allowed(), "prod-high does not select an unlabelled namespace");
+    assert!(
+        v.allowed(),
+        "prod-high does not select an unlabelled namespace"
+    );
     assert_eq!(v.policies, vec!["audit-medium"]);
     let mut case = Case::new(vec![vulnerable_image()], policies);
     case.labels.insert("env".into(), "prod".into());
@@ -241,7 +262,10 @@ fn no_matching_policy_means_no_opinion() {
 }
 
 fn case_with_exception(ex: ScanException, today: jiff::civil::Date) -> Verdict {
-    let image = scanned("app:1", vec![finding("CVE-C", Severity::Critical, Some("1.1"))]);
+    let image = scanned(
+        "app:1",
+        vec![finding("CVE-C", Severity::Critical, Some("1.1"))],
+    );
     let mut case = Case::new(vec![image], vec![policy("p", high())]);
     case.exceptions = vec![ex];
     case.today = today;
@@ -251,10 +275,16 @@ fn case_with_exception(ex: ScanException, today: jiff::civil::Date) -> Verdict {
 #[test]
 fn exception_by_id_alias_or_star() {
     for id in ["CVE-C", "alias-cve-c", "*"] {
-        let v = case_with_exception(exception("shop", &[id], &[], "2026-12-31"), date(2026, 11, 23));
+        let v = case_with_exception(
+            exception("shop", &[id], &[], "2026-12-31"),
+            date(2026, 11, 23),
+        );
         assert!(v.allowed(), "{id}");
     }
-    let v = case_with_exception(exception("shop", &["CVE-OTHER"], &[], "2026-12-31"), date(2026, 11, 23));
+    let v = case_with_exception(
+        exception("shop", &["CVE-OTHER"], &[], "2026-12-31"),
+        date(2026, 11, 23),
+    );
     assert!(!v.allowed());
 }
 
@@ -279,18 +309,30 @@ fn exception_expiry_day_is_inclusive() {
 
 #[test]
 fn exception_with_unreadable_date_never_applies() {
-    let v = case_with_exception(exception("shop", &["CVE-C"], &[], "next week"), date(2026, 11, 23));
+    let v = case_with_exception(
+        exception("shop", &["CVE-C"], &[], "next week"),
+        date(2026, 11, 23),
+    );
     assert!(!v.allowed());
     assert_eq!(v.expired_exceptions.len(), 1);
 }
 
 #[test]
 fn exception_image_globs() {
-    let v = case_with_exception(exception("shop", &["*"], &["app:*"], "2026-12-31"), date(2026, 11, 23));
+    let v = case_with_exception(
+        exception("shop", &["*"], &["app:*"], "2026-12-31"),
+        date(2026, 11, 23),
+    );
     assert!(v.allowed());
-    let v = case_with_exception(exception("shop", &["*"], &["other:*"], "2026-12-31"), date(2026, 11, 23));
+    let v = case_with_exception(
+        exception("shop", &["*"], &["other:*"], "2026-12-31"),
+        date(2026, 11, 23),
+    );
     assert!(!v.allowed());
-    let v = case_with_exception(exception("shop", &["*"], &["[bad"], "2026-12-31"), date(2026, 11, 23));
+    let v = case_with_exception(
+        exception("shop", &["*"], &["[bad"], "2026-12-31"),
+        date(2026, 11, 23),
+    );
     assert!(!v.allowed(), "an invalid glob must not widen the exception");
 }
 
@@ -306,13 +348,17 @@ fn exception_namespace_scope() {
     assert!(case_with_exception(narrowed, today).allowed());
     let mut own_other = exception("other", &["*"], &[], "2026-12-31");
     own_other.spec.namespaces = vec!["shop".into()];
-    assert!(!case_with_exception(own_other, today).allowed(), "a namespace cannot grant others");
+    assert!(
+        !case_with_exception(own_other, today).allowed(),
+        "a namespace cannot grant others"
+    );
 }
 
 #[test]
 fn break_glass_only_when_a_matching_policy_enables_it() {
     let mut case = Case::new(vec![vulnerable_image()], vec![policy("p", high())]);
-    case.annotations.insert(BREAK_GLASS_ANNOTATION.into(), "INC-42 outage".into());
+    case.annotations
+        .insert(BREAK_GLASS_ANNOTATION.into(), "INC-42 outage".into());
     let v = case.run();
     assert!(!v.allowed());
     assert!(v.break_glass.is_none() && v.break_glass_refused);
@@ -325,7 +371,8 @@ fn break_glass_only_when_a_matching_policy_enables_it() {
     assert_eq!(v.break_glass.as_deref(), Some("INC-42 outage"));
     assert!(v.problems[0].break_glass && !v.problems[0].enforced);
 
-    case.annotations.insert(BREAK_GLASS_ANNOTATION.into(), "  ".into());
+    case.annotations
+        .insert(BREAK_GLASS_ANNOTATION.into(), "  ".into());
     assert!(!case.run().allowed(), "an empty reason is no break-glass");
 }
 
@@ -342,7 +389,10 @@ fn pending_and_error_follow_their_settings_both_ways() {
         digest: None,
         ..pending.clone()
     };
-    for (image, kind) in [(pending, ProblemKind::Pending), (failed, ProblemKind::ScanFailed("registry: 503".into()))] {
+    for (image, kind) in [
+        (pending, ProblemKind::Pending),
+        (failed, ProblemKind::ScanFailed("registry: 503".into())),
+    ] {
         for action in [PendingAction::Deny, PendingAction::Allow] {
             let mut spec = high();
             spec.on_scan_pending = action;

@@ -18,7 +18,9 @@ pub enum PolicyFileError {
         index: usize,
         source: serde_yaml::Error,
     },
-    #[error("{path}, document {index}: kind {kind:?} is neither ClusterScanPolicy nor ScanException")]
+    #[error(
+        "{path}, document {index}: kind {kind:?} is neither ClusterScanPolicy nor ScanException"
+    )]
     Kind {
         path: PathBuf,
         index: usize,
@@ -62,10 +64,12 @@ impl PolicyDocuments {
     /// Adds every document of a multi-document YAML text.
     pub fn add_text(&mut self, path: &Path, text: &str) -> Result<(), PolicyFileError> {
         for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let value = serde_yaml::Value::deserialize(document).map_err(|source| PolicyFileError::Parse {
-                path: path.to_path_buf(),
-                index,
-                source,
+            let value = serde_yaml::Value::deserialize(document).map_err(|source| {
+                PolicyFileError::Parse {
+                    path: path.to_path_buf(),
+                    index,
+                    source,
+                }
             })?;
             if value.is_null() {
                 continue;
@@ -81,17 +85,21 @@ impl PolicyDocuments {
                 what,
                 field,
             };
-            let kind = serde_yaml::from_value::<KindOnly>(value.clone()).map_err(parse_err)?.kind;
+            let kind = serde_yaml::from_value::<KindOnly>(value.clone())
+                .map_err(parse_err)?
+                .kind;
             match kind.as_str() {
                 "ClusterScanPolicy" => {
-                    let policy: ClusterScanPolicy = serde_yaml::from_value(value).map_err(parse_err)?;
+                    let policy: ClusterScanPolicy =
+                        serde_yaml::from_value(value).map_err(parse_err)?;
                     if policy.metadata.name.is_none() {
                         return Err(missing("ClusterScanPolicy", "name"));
                     }
                     self.policies.push(policy);
                 }
                 "ScanException" => {
-                    let exception: ScanException = serde_yaml::from_value(value).map_err(parse_err)?;
+                    let exception: ScanException =
+                        serde_yaml::from_value(value).map_err(parse_err)?;
                     if exception.metadata.name.is_none() {
                         return Err(missing("ScanException", "name"));
                     }
@@ -134,9 +142,15 @@ mod tests {
     fn errors_name_the_document() {
         let mut docs = PolicyDocuments::default();
         let err = docs
-            .add_text(Path::new("p.yaml"), "kind: ConfigMap\nmetadata: {name: a}\n")
+            .add_text(
+                Path::new("p.yaml"),
+                "kind: ConfigMap\nmetadata: {name: a}\n",
+            )
             .unwrap_err();
-        assert!(err.to_string().contains("document 0: kind \"ConfigMap\""), "{err}");
+        assert!(
+            err.to_string().contains("document 0: kind \"ConfigMap\""),
+            "{err}"
+        );
         let err = docs
             .add_text(Path::new("p.yaml"), "kind: ScanException\nmetadata: {name: a}\nspec: {vulnerabilities: [a], reason: r, expires: 2026-01-01}\n")
             .unwrap_err();

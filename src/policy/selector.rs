@@ -62,9 +62,15 @@ mod tests {
             match_labels: Some(labels(&[("env", "prod"), ("team", "pay")])),
             ..Default::default()
         };
-        assert!(selects(Some(&sel), &labels(&[("env", "prod"), ("team", "pay"), ("x", "y")])));
+        assert!(selects(
+            Some(&sel),
+            &labels(&[("env", "prod"), ("team", "pay"), ("x", "y")])
+        ));
         assert!(!selects(Some(&sel), &labels(&[("env", "prod")])));
-        assert!(!selects(Some(&sel), &labels(&[("env", "dev"), ("team", "pay")])));
+        assert!(!selects(
+            Some(&sel),
+            &labels(&[("env", "dev"), ("team", "pay")])
+        ));
     }
 
     #[test]
@@ -77,9 +83,15 @@ mod tests {
         let dev = labels(&[("env", "dev")]);
         let none = labels(&[]);
         let in_ = with(expr("env", "In", &["prod", "staging"]));
-        assert!(selects(Some(&in_), &prod) && !selects(Some(&in_), &dev) && !selects(Some(&in_), &none));
+        assert!(
+            selects(Some(&in_), &prod) && !selects(Some(&in_), &dev) && !selects(Some(&in_), &none)
+        );
         let not_in = with(expr("env", "NotIn", &["prod"]));
-        assert!(!selects(Some(&not_in), &prod) && selects(Some(&not_in), &dev) && selects(Some(&not_in), &none));
+        assert!(
+            !selects(Some(&not_in), &prod)
+                && selects(Some(&not_in), &dev)
+                && selects(Some(&not_in), &none)
+        );
         let exists = with(expr("env", "Exists", &[]));
         assert!(selects(Some(&exists), &dev) && !selects(Some(&exists), &none));
         let absent = with(expr("env", "DoesNotExist", &[]));

@@ -74,7 +74,11 @@ fn report_weight(report: &ScanReport) -> u32 {
 }
 
 impl Orchestrator {
-    pub fn new(scanner: Arc<dyn Scanner>, config: OrchestratorConfig, metrics: Metrics) -> Orchestrator {
+    pub fn new(
+        scanner: Arc<dyn Scanner>,
+        config: OrchestratorConfig,
+        metrics: Metrics,
+    ) -> Orchestrator {
         let reports = Cache::builder()
             .weigher(|_: &ScanKey, report: &Arc<ScanReport>| report_weight(report))
             .max_capacity(config.verdict_cache_max_bytes)
@@ -126,7 +130,11 @@ impl Orchestrator {
 
     /// The digest of `image`: its own if it names one, else a cached or fresh
     /// resolution of its tag. Concurrent resolutions of one tag share one.
-    pub async fn resolve(&self, image: &ImageRef, creds: &Credentials) -> Result<String, ScanError> {
+    pub async fn resolve(
+        &self,
+        image: &ImageRef,
+        creds: &Credentials,
+    ) -> Result<String, ScanError> {
         if let Some(digest) = image.digest() {
             return Ok(digest.to_string());
         }
@@ -153,12 +161,19 @@ impl Orchestrator {
     }
 
     /// Findings for `image`, waiting at most until `deadline`.
-    pub async fn lookup(&self, image: &ImageRef, creds: &Credentials, deadline: Instant) -> ImageLookup {
+    pub async fn lookup(
+        &self,
+        image: &ImageRef,
+        creds: &Credentials,
+        deadline: Instant,
+    ) -> ImageLookup {
         let inner = &self.inner;
         let Some(database) = inner.scanner.database() else {
             return ImageLookup {
                 digest: image.digest().map(str::to_string),
-                outcome: Lookup::Failed(ScanError::Database("no vulnerability database is loaded yet".into())),
+                outcome: Lookup::Failed(ScanError::Database(
+                    "no vulnerability database is loaded yet".into(),
+                )),
             };
         };
         let digest = match tokio::time::timeout_at(deadline, self.resolve(image, creds)).await {
@@ -185,7 +200,13 @@ impl Orchestrator {
         }
     }
 
-    async fn findings(&self, image: &ImageRef, creds: &Credentials, key: ScanKey, deadline: Instant) -> Lookup {
+    async fn findings(
+        &self,
+        image: &ImageRef,
+        creds: &Credentials,
+        key: ScanKey,
+        deadline: Instant,
+    ) -> Lookup {
         let inner = &self.inner;
         if let Some(report) = inner.reports.get(&key).await {
             inner.metrics.cache_lookup("verdict", true);
@@ -211,7 +232,11 @@ impl Orchestrator {
     /// in its own task, so it finishes (and fills the cache) even when every
     /// request waiting for it has given up.
     fn start_or_join(&self, image: &ImageRef, creds: &Credentials, key: ScanKey) -> SharedScan {
-        let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut in_flight = self
+            .inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(scan) = in_flight.get(&key) {
             return scan.clone();
         }
@@ -221,8 +246,11 @@ impl Orchestrator {
         let creds = creds.clone();
         let task = tokio::spawn(async move { inner.run_scan(task_key, image, creds).await });
         let scan = async move {
-            task.await
-                .unwrap_or_else(|err| Err(ScanError::Registry(format!("internal: the scan task ended abnormally: {err}"))))
+            task.await.unwrap_or_else(|err| {
+                Err(ScanError::Registry(format!(
+                    "internal: the scan task ended abnormally: {err}"
+                )))
+            })
         }
         .boxed()
         .shared();
@@ -232,7 +260,12 @@ impl Orchestrator {
 }
 
 impl Inner {
-    async fn run_scan(&self, key: ScanKey, image: ImageRef, creds: Credentials) -> Result<Arc<ScanReport>, ScanError> {
+    async fn run_scan(
+        &self,
+        key: ScanKey,
+        image: ImageRef,
+        creds: Credentials,
+    ) -> Result<Arc<ScanReport>, ScanError> {
         let result = self.scan_once(&key, &image, &creds).await;
         match &result {
             Ok(report) => self.reports.insert(key.clone(), report.clone()).await,
@@ -247,7 +280,12 @@ impl Inner {
         result
     }
 
-    async fn scan_once(&self, key: &ScanKey, image: &ImageRef, creds: &Credentials) -> Result<Arc<ScanReport>, ScanError> {
+    async fn scan_once(
+        &self,
+        key: &ScanKey,
+        image: &ImageRef,
+        creds: &Credentials,
+    ) -> Result<Arc<ScanReport>, ScanError> {
         // A scan of this key may have finished between the caller's cache
         // lookup and its registration as in flight.
         if let Some(report) = self.reports.get(key).await {
@@ -266,7 +304,9 @@ impl Inner {
                 let permit = self.permits.clone().acquire_owned().await;
                 self.queued.fetch_sub(1, Ordering::SeqCst);
                 self.metrics.scans_queued().dec();
-                permit.map_err(|_| ScanError::Registry("internal: the scan semaphore is closed".into()))?
+                permit.map_err(|_| {
+                    ScanError::Registry("internal: the scan semaphore is closed".into())
+                })?
             }
         };
         self.scans_started.fetch_add(1, Ordering::Relaxed);
@@ -278,10 +318,15 @@ impl Inner {
             Ok(_) => "ok",
             Err(err) => err.metric_label(),
         };
-        self.metrics.scan_finished(outcome, started.elapsed().as_secs_f64());
+        self.metrics
+            .scan_finished(outcome, started.elapsed().as_secs_f64());
         match &result {
-            Ok(_) => tracing::info!(image = %image, digest = %key.0, seconds = started.elapsed().as_secs_f64(), "scanned"),
-            Err(err) => tracing::warn!(image = %image, digest = %key.0, error = %err, "scan failed"),
+            Ok(_) => {
+                tracing::info!(image = %image, digest = %key.0, seconds = started.elapsed().as_secs_f64(), "scanned")
+            }
+            Err(err) => {
+                tracing::warn!(image = %image, digest = %key.0, error = %err, "scan failed")
+            }
         }
         result.map(Arc::new)
     }

@@ -31,8 +31,10 @@ pub fn data_dir() -> PathBuf {
 
 pub fn read_json(relative: &str) -> Value {
     let path = data_dir().join(relative);
-    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .unwrap()
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 /// Reads reports named by `images.json`; images under
@@ -87,7 +89,10 @@ impl FileScanner {
 
     fn synthetic_digest(image: &str) -> String {
         use sha2::Digest;
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(image.as_bytes())))
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(image.as_bytes()))
+        )
     }
 }
 
@@ -100,7 +105,9 @@ impl Scanner for FileScanner {
         self.resolutions.fetch_add(1, Ordering::SeqCst);
         let name = image.to_string();
         if self.failing.lock().unwrap().contains(&name) {
-            return Err(ScanError::Registry(format!("{name}: 503 Service Unavailable")));
+            return Err(ScanError::Registry(format!(
+                "{name}: 503 Service Unavailable"
+            )));
         }
         if let Some((digest, _)) = self.images.get(&name) {
             return Ok(digest.clone());
@@ -111,12 +118,19 @@ impl Scanner for FileScanner {
         Err(ScanError::Registry(format!("{name}: manifest unknown")))
     }
 
-    async fn scan(&self, image: &ImageRef, digest: &str, _creds: &Credentials) -> Result<ScanReport, ScanError> {
+    async fn scan(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+        _creds: &Credentials,
+    ) -> Result<ScanReport, ScanError> {
         self.scans.fetch_add(1, Ordering::SeqCst);
         let mut released = self.released.clone();
         let _ = released.wait_for(|r| *r).await;
         if self.failing.lock().unwrap().contains(digest) {
-            return Err(ScanError::Registry(format!("blob of {digest}: 503 Service Unavailable")));
+            return Err(ScanError::Registry(format!(
+                "blob of {digest}: 503 Service Unavailable"
+            )));
         }
         let path = self
             .images
@@ -179,7 +193,11 @@ impl Harness {
         let events = Arc::new(MemoryEventSink::default());
         let metrics = Metrics::new();
         let config = options.config;
-        let orchestrator = Orchestrator::new(scanner.clone(), config.orchestrator.clone(), metrics.clone());
+        let orchestrator = Orchestrator::new(
+            scanner.clone(),
+            config.orchestrator.clone(),
+            metrics.clone(),
+        );
         let policies = PolicyStore::new(PolicySet {
             policies: options.policies.policies,
             exceptions: options.policies.exceptions,
@@ -201,7 +219,9 @@ impl Harness {
         certificate.watch(config.tls.reload_interval.get());
         let tls = Arc::new(scangate::tls::server_config(certificate).unwrap());
         let app = scangate::server::router(admission, &config.server);
-        let server = scangate::server::start(app, tls, &config.server, metrics).await.unwrap();
+        let server = scangate::server::start(app, tls, &config.server, metrics)
+            .await
+            .unwrap();
         Harness {
             server: Some(server),
             scanner,
@@ -225,13 +245,18 @@ impl Harness {
     }
 
     pub fn metrics_url(&self) -> String {
-        format!("http://{}/metrics", self.server.as_ref().unwrap().metrics_addr)
+        format!(
+            "http://{}/metrics",
+            self.server.as_ref().unwrap().metrics_addr
+        )
     }
 
     /// A client that trusts only `cas` and reaches the service name on
     /// loopback; `http2` forces HTTP/2 by ALPN, else HTTP/1.1 only.
     pub fn client_trusting(&self, cas: &[&str], http2: bool) -> reqwest::Client {
-        let certs = cas.iter().map(|pem| reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+        let certs = cas
+            .iter()
+            .map(|pem| reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
         let builder = reqwest::Client::builder()
             .tls_certs_only(certs)
             .resolve(SERVICE_NAME, self.addr())
