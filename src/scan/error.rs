@@ -24,6 +24,37 @@ pub enum ScanError {
     /// The scan queue is full; load is shed instead of queued.
     #[error("scan queue full ({capacity} waiting); retry shortly")]
     QueueFull { capacity: usize },
+    /// A blob or manifest did not hash to its digest; never a result.
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    /// A blob ended before its declared size.
+    #[error("blob {digest} truncated: {received} of {expected} bytes")]
+    Truncated {
+        digest: String,
+        received: u64,
+        expected: u64,
+    },
+    /// The registry address policy refused the registry (SSRF guard).
+    #[error("registry refused: {0}")]
+    Refused(String),
+    /// The registry refused the credentials (or there were none).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A manifest or layer format scangate does not read (schema 1, …).
+    #[error("unsupported image: {0}")]
+    Unsupported(String),
+    /// The image index has no manifest for the wanted platform.
+    #[error("platform {wanted} not in the image index; available: {available}")]
+    PlatformMissing { wanted: String, available: String },
+    /// A local image (`oci:`, `docker-archive:`) could not be read.
+    #[error("local image: {0}")]
+    Local(String),
 }
 
 impl ScanError {
@@ -37,6 +68,14 @@ impl ScanError {
             ScanError::Timeout { .. } => "timeout",
             ScanError::Database(_) => "database",
             ScanError::QueueFull { .. } => "queue_full",
+            ScanError::DigestMismatch { .. } => "digest_mismatch",
+            ScanError::Truncated { .. } => "truncated",
+            ScanError::Refused(_) => "refused",
+            ScanError::Unauthorized(_) => "unauthorized",
+            ScanError::NotFound(_) => "not_found",
+            ScanError::Unsupported(_) => "unsupported",
+            ScanError::PlatformMissing { .. } => "platform_missing",
+            ScanError::Local(_) => "local",
         }
     }
 }

@@ -2,11 +2,18 @@
 //! `(digest, database revision)`, single flight per digest, bounded
 //! concurrency, the scan budget; and the [`Scanner`] it drives.
 
+pub mod engine;
 pub mod error;
 pub mod format;
+pub mod layer_cache;
+pub mod limits;
+pub mod metrics;
 pub mod orchestrator;
 
+pub use engine::ImageScanner;
 pub use error::ScanError;
+pub use layer_cache::LayerCacheStats;
+pub use limits::ScannerConfig;
 
 use crate::model::ScanReport;
 use crate::registry::{Credentials, ImageRef};

@@ -1,0 +1,55 @@
+//! Small real image contents and a one-record OSV database for scanner tests.
+#![allow(dead_code)]
+
+use scangate::scan::{ImageScanner, ScannerConfig};
+use scangate::vulndb::{DbConfig, DbHandle, load_dir};
+use std::io::Write as _;
+
+pub const OS_RELEASE: &[u8] = b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n";
+
+/// A dpkg status file listing `(name, version)` packages.
+pub fn dpkg_status(packages: &[(&str, &str)]) -> Vec<u8> {
+    let mut text = String::new();
+    for (name, version) in packages {
+        text.push_str(&format!(
+            "Package: {name}\nStatus: install ok installed\nPriority: optional\nSection: misc\nInstalled-Size: 10\nMaintainer: Test <t@example.org>\nArchitecture: amd64\nVersion: {version}\nDescription: test package\n\n"
+        ));
+    }
+    text.into_bytes()
+}
+
+/// A database with one Debian 12 record: `hello` fixed in 2.10-4.
+pub fn test_db() -> (tempfile::TempDir, DbHandle) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("Debian")).expect("Debian dir");
+    let file = std::fs::File::create(dir.path().join("Debian/all.zip")).expect("zip");
+    let mut zip = zip::ZipWriter::new(file);
+    zip.start_file("DSA-TEST-1.json", zip::write::SimpleFileOptions::default())
+        .expect("zip entry");
+    zip.write_all(br#"{"id":"DSA-TEST-1","modified":"2024-01-01T00:00:00Z","summary":"test","affected":[{"package":{"ecosystem":"Debian:12","name":"hello"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.10-4"}]}]}]}"#).expect("zip write");
+    zip.finish().expect("zip finish");
+    let db = load_dir(dir.path(), &DbConfig::default()).expect("load test db");
+    let handle = DbHandle::default();
+    handle.replace(db);
+    (dir, handle)
+}
+
+/// A scanner that may reach `insecure` over plain HTTP.
+pub fn scanner_for(insecure: &str, db: DbHandle, tweak: impl FnOnce(&mut ScannerConfig)) -> ImageScanner {
+    let mut config = ScannerConfig::default();
+    config.registries.insecure_registries = vec![insecure.to_string()];
+    config.registry_request_timeout_seconds = 10.0;
+    config.scan_timeout_seconds = 60.0;
+    tweak(&mut config);
+    ImageScanner::new(config, db)
+}
+
+pub fn names(inventory: &scangate::model::Inventory) -> Vec<String> {
+    let mut names: Vec<String> = inventory
+        .packages
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.version))
+        .collect();
+    names.sort();
+    names
+}
