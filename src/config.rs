@@ -19,6 +19,12 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Where the vulnerability database lives (`--db`).
     pub db: DbConfig,
+    /// The image scanner: limits, timeouts, platform, registries (`scanner:`).
+    pub scanner: crate::scan::ScannerConfig,
+    /// Images read from local OCI image layouts instead of their registry,
+    /// reference → layout directory (`localImages:`). For air-gapped
+    /// demos and tests; `serve --dev` maps the bundled sample images here.
+    pub local_images: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// What the webhook reviews and how it answers.

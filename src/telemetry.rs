@@ -2,7 +2,7 @@
 //! a separate plain-HTTP port).
 
 use crate::config::{LogFormat, TelemetryConfig};
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -31,6 +31,9 @@ fn labels(pairs: &[(&'static str, &str)]) -> Labels {
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
+    /// Metrics the other parts register under their own full names
+    /// (`scangate_scan_*`, `scangate_rescan_*`, database metrics).
+    components: Arc<Registry>,
     reviews: Family<Labels, Counter>,
     review_seconds: Family<Labels, Histogram>,
     cache: Family<Labels, Counter>,
@@ -51,6 +54,14 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Metrics::with_components(|_| {})
+    }
+
+    /// The webhook's metrics plus those `register` adds to a second,
+    /// unprefixed registry (the scanner's, the re-scan loop's, …).
+    pub fn with_components(register: impl FnOnce(&mut Registry)) -> Metrics {
+        let mut components = Registry::default();
+        register(&mut components);
         let mut registry = Registry::with_prefix("scangate");
         let reviews = Family::<Labels, Counter>::default();
         registry.register(
@@ -116,6 +127,7 @@ impl Metrics {
         );
         Metrics {
             registry: Arc::new(registry),
+            components: Arc::new(components),
             reviews,
             review_seconds,
             cache,
@@ -182,7 +194,9 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.components))
+            .and_then(|()| encode_eof(&mut out));
         out
     }
 }

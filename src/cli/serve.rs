@@ -7,11 +7,15 @@ use crate::admission::ports::{PolicySet, PolicyStore};
 use crate::admission::{Admission, system_clock};
 use crate::config::{Config, LogFormat};
 use crate::policy::load::PolicyDocuments;
+use crate::scan::ImageScanner;
 use crate::scan::Scanner;
+use crate::scan::local_images::LocalImages;
 use crate::scan::orchestrator::Orchestrator;
 use crate::telemetry::Metrics;
+use crate::vulndb::{DbConfig as VulnDbConfig, DbHandle, load_dir};
 use anyhow::Context;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Arguments of `scangate serve`.
@@ -69,8 +73,19 @@ pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(db) = &args.db {
         config.db.root = Some(db.clone());
     }
+    config
+        .scanner
+        .registries
+        .insecure_registries
+        .extend(args.insecure_registries.iter().cloned());
     if args.dev {
         config.telemetry.log_format = LogFormat::Pretty;
+        if config.db.root.is_none() {
+            config.db.root = Some(PathBuf::from("examples/db"));
+        }
+        if config.local_images.is_empty() {
+            config.local_images = sample_images(Path::new("examples/images"));
+        }
         // Offline on one machine: loopback only, unless told otherwise.
         if args.listen.is_none() && args.config.is_none() {
             config.server.listen = "127.0.0.1:8443".into();
@@ -83,8 +98,46 @@ pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
 }
 
 /// The scanner behind the webhook. The one place where it is constructed.
-pub fn build_scanner(_config: &Config) -> anyhow::Result<Arc<dyn Scanner>> {
-    anyhow::bail!("the image scanner is not wired into `scangate serve` yet")
+pub fn build_scanner(config: &Config) -> anyhow::Result<(Arc<dyn Scanner>, Arc<ImageScanner>)> {
+    let root = config
+        .db
+        .root
+        .clone()
+        .context("no vulnerability database: pass --db ROOT (or set db.root)")?;
+    let database = load_dir(&root, &VulnDbConfig::default())
+        .with_context(|| format!("loading the vulnerability database {}", root.display()))?;
+    tracing::info!(root = %root.display(), revision = database.revision(), "vulnerability database loaded");
+    let db = DbHandle::default();
+    db.replace(database);
+    let engine = Arc::new(ImageScanner::new(config.scanner.clone(), db));
+    let scanner: Arc<dyn Scanner> = if config.local_images.is_empty() {
+        engine.clone()
+    } else {
+        Arc::new(LocalImages::new(engine.clone(), &config.local_images)?)
+    };
+    Ok((scanner, engine))
+}
+
+/// The bundled sample images (`examples/images/<name>`, tagged in their
+/// `index.json`) as `demo.scangate.dev/<name>:<tag>`.
+fn sample_images(dir: &Path) -> BTreeMap<String, PathBuf> {
+    let mut images = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return images;
+    };
+    for entry in entries.flatten() {
+        let layout = entry.path();
+        let index: Option<serde_json::Value> = std::fs::read(layout.join("index.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let tag = index.as_ref().and_then(|i| {
+            i["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"].as_str()
+        });
+        if let (Some(tag), Some(name)) = (tag, layout.file_name().and_then(|n| n.to_str())) {
+            images.insert(format!("demo.scangate.dev/{name}:{tag}"), layout.clone());
+        }
+    }
+    images
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
@@ -125,8 +178,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         Some(path) => read_docker_config(path)?,
         None => Default::default(),
     };
-    let metrics = Metrics::new();
-    let scanner = build_scanner(&config).context("building the scanner")?;
+    let (scanner, engine) = build_scanner(&config).context("building the scanner")?;
+    let metrics = Metrics::with_components(|registry| engine.register_metrics(registry));
     let admission = Admission {
         orchestrator: Orchestrator::new(scanner, config.orchestrator.clone(), metrics.clone()),
         policies: PolicyStore::new(PolicySet {

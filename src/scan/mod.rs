@@ -7,6 +7,7 @@ pub mod error;
 pub mod format;
 pub mod layer_cache;
 pub mod limits;
+pub mod local_images;
 pub mod metrics;
 pub mod orchestrator;
 
