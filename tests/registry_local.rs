@@ -18,7 +18,11 @@ fn skopeo_copy(from: &str, to: &str) {
         .args(["copy", "--quiet", "--src-tls-verify=false", from, to])
         .output()
         .expect("skopeo on PATH (scripts/deps/registry.sh)");
-    assert!(output.status.success(), "skopeo copy {from} {to}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "skopeo copy {from} {to}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,9 +33,15 @@ async fn oci_layout_and_docker_archive_scan_like_the_registry_image() {
         &[
             Layer::gzip(tar_layer(&[
                 ("etc/os-release", OS_RELEASE),
-                ("var/lib/dpkg/status", &dpkg_status(&[("hello", "2.10-3"), ("libc6", "2.36-9")])),
+                (
+                    "var/lib/dpkg/status",
+                    &dpkg_status(&[("hello", "2.10-3"), ("libc6", "2.36-9")]),
+                ),
             ])),
-            Layer::gzip(tar_layer(&[("var/lib/dpkg/status", &dpkg_status(&[("hello", "2.10-3")]))])),
+            Layer::gzip(tar_layer(&[(
+                "var/lib/dpkg/status",
+                &dpkg_status(&[("hello", "2.10-3")]),
+            )])),
         ],
         "amd64",
     );
@@ -50,7 +60,10 @@ async fn oci_layout_and_docker_archive_scan_like_the_registry_image() {
     let archive = work.path().join("image.tar");
     let source = format!("docker://{}/team/app:v1", registry.address);
     skopeo_copy(&source, &format!("oci:{}:v1", oci_dir.display()));
-    skopeo_copy(&source, &format!("docker-archive:{}:team/app:v1", archive.display()));
+    skopeo_copy(
+        &source,
+        &format!("docker-archive:{}:team/app:v1", archive.display()),
+    );
 
     // A scanner with no registry allowed at all.
     let offline = ImageScanner::new(ScannerConfig::default(), db);
@@ -69,7 +82,10 @@ async fn oci_layout_and_docker_archive_scan_like_the_registry_image() {
     // A missing tag names what is there.
     let missing = ImageSource::parse(&format!("oci:{}:nope", oci_dir.display())).unwrap();
     let err = offline.scan_source(&missing, &creds).await.unwrap_err();
-    assert!(matches!(&err, ScanError::Local(m) if m.contains("tags present: v1")), "{err:?}");
+    assert!(
+        matches!(&err, ScanError::Local(m) if m.contains("tags present: v1")),
+        "{err:?}"
+    );
 
     // A corrupted blob in the layout is a digest mismatch, never a result.
     let manifest_blob = std::fs::read_dir(oci_dir.join("blobs/sha256"))
@@ -84,7 +100,10 @@ async fn oci_layout_and_docker_archive_scan_like_the_registry_image() {
     offline.clear_cache();
     let err = offline.scan_source(&oci, &creds).await.unwrap_err();
     assert!(
-        matches!(err, ScanError::DigestMismatch { .. } | ScanError::Layer { .. }),
+        matches!(
+            err,
+            ScanError::DigestMismatch { .. } | ScanError::Layer { .. }
+        ),
         "{err:?}"
     );
 }

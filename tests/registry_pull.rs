@@ -34,7 +34,10 @@ async fn anonymous_pull_finds_packages_and_vulnerabilities() {
         &registry,
         "team/app",
         "v1",
-        &[Layer::gzip(debian_layer(&[("hello", "2.10-3"), ("base-files", "12.4")]))],
+        &[Layer::gzip(debian_layer(&[
+            ("hello", "2.10-3"),
+            ("base-files", "12.4"),
+        ]))],
     );
     let (_db_dir, db) = test_db();
     let scanner = scanner_for(&registry.address, db, |_| {});
@@ -48,7 +51,10 @@ async fn anonymous_pull_finds_packages_and_vulnerabilities() {
         names(&report.inventory),
         ["base-files=12.4", "hello=2.10-3"]
     );
-    assert_eq!(report.inventory.os.as_ref().map(|o| o.version.as_str()), Some("12"));
+    assert_eq!(
+        report.inventory.os.as_ref().map(|o| o.version.as_str()),
+        Some("12")
+    );
     let ids: Vec<&str> = report.findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["DSA-TEST-1"]);
     assert_eq!(report.findings[0].fixed_version.as_deref(), Some("2.10-4"));
@@ -75,15 +81,19 @@ async fn htpasswd_auth_uses_dockerconfigjson_and_names_bad_credentials() {
     let scanner = scanner_for(&registry.address, db, |_| {});
     let image = ImageRef::parse(&format!("{}/private/app:v1", registry.address)).unwrap();
 
-    let good = parse_docker_config(registry.docker_config_json("alice", "wonderland").as_bytes())
-        .unwrap();
+    let good = parse_docker_config(
+        registry
+            .docker_config_json("alice", "wonderland")
+            .as_bytes(),
+    )
+    .unwrap();
     let digest = scanner.resolve(&image, &good).await.unwrap();
     let report = scanner.scan(&image, &digest, &good).await.unwrap();
     assert_eq!(names(&report.inventory), ["hello=2.10-4"]);
     assert!(report.findings.is_empty(), "fixed version must not match");
 
-    let wrong = parse_docker_config(registry.docker_config_json("alice", "queen").as_bytes())
-        .unwrap();
+    let wrong =
+        parse_docker_config(registry.docker_config_json("alice", "queen").as_bytes()).unwrap();
     let err = scanner.resolve(&image, &wrong).await.unwrap_err();
     assert!(matches!(err, ScanError::Unauthorized(_)), "{err:?}");
     let err = scanner.scan(&image, &digest, &wrong).await.unwrap_err();
@@ -101,8 +111,14 @@ async fn htpasswd_auth_uses_dockerconfigjson_and_names_bad_credentials() {
 async fn image_index_picks_the_configured_platform() {
     let registry = TestRegistry::start();
     let mut layout = Layout::new();
-    let amd = layout.image(&[Layer::gzip(debian_layer(&[("only-amd64", "1.0")]))], "amd64");
-    let arm = layout.image(&[Layer::gzip(debian_layer(&[("only-arm64", "1.0")]))], "arm64");
+    let amd = layout.image(
+        &[Layer::gzip(debian_layer(&[("only-amd64", "1.0")]))],
+        "amd64",
+    );
+    let arm = layout.image(
+        &[Layer::gzip(debian_layer(&[("only-arm64", "1.0")]))],
+        "arm64",
+    );
     let index = layout.index(&[amd, arm]);
     layout.tag(&index, "multi");
     registry.push_layout(layout.path(), "multi", "team/multi", true);
@@ -114,7 +130,10 @@ async fn image_index_picks_the_configured_platform() {
     let digest = scanner.resolve(&image, &creds).await.unwrap();
     let report = scanner.scan(&image, &digest, &creds).await.unwrap();
     assert_eq!(names(&report.inventory), ["only-amd64=1.0"]);
-    assert_eq!(report.digest, digest, "the index digest is what was asked for");
+    assert_eq!(
+        report.digest, digest,
+        "the index digest is what was asked for"
+    );
 
     let arm_scanner = scanner_for(&registry.address, db.clone(), |c| {
         c.platform = "linux/arm64".parse().unwrap();
@@ -144,7 +163,10 @@ async fn zstd_layers_whiteouts_and_a_shared_base_analysed_once() {
         &registry,
         "team/a",
         "v1",
-        &[base(), Layer::zstd(debian_layer(&[("libc6", "2.36-9+deb12u1")]))],
+        &[
+            base(),
+            Layer::zstd(debian_layer(&[("libc6", "2.36-9+deb12u1")])),
+        ],
     );
     // Image B: base, then a layer deleting the dpkg database (whiteout).
     push_image(
@@ -153,7 +175,10 @@ async fn zstd_layers_whiteouts_and_a_shared_base_analysed_once() {
         "v1",
         &[
             base(),
-            Layer::tar(tar_layer(&[("var/lib/dpkg/", b""), ("var/lib/dpkg/.wh.status", b"")])),
+            Layer::tar(tar_layer(&[
+                ("var/lib/dpkg/", b""),
+                ("var/lib/dpkg/.wh.status", b""),
+            ])),
         ],
     );
     // Image C: base, then an opaque var/lib/dpkg with a new database.
@@ -166,7 +191,10 @@ async fn zstd_layers_whiteouts_and_a_shared_base_analysed_once() {
             Layer::gzip(tar_layer(&[
                 ("var/lib/dpkg/", b""),
                 ("var/lib/dpkg/.wh..wh..opq", b""),
-                ("var/lib/dpkg/status", &dpkg_status(&[("zlib1g", "1:1.2.13.dfsg-1")])),
+                (
+                    "var/lib/dpkg/status",
+                    &dpkg_status(&[("zlib1g", "1:1.2.13.dfsg-1")]),
+                ),
             ])),
         ],
     );
@@ -177,7 +205,13 @@ async fn zstd_layers_whiteouts_and_a_shared_base_analysed_once() {
     for repo in ["team/a", "team/b", "team/c"] {
         let image = ImageRef::parse(&format!("{}/{repo}:v1", registry.address)).unwrap();
         let digest = scanner.resolve(&image, &creds).await.unwrap();
-        inventories.push(names(&scanner.scan(&image, &digest, &creds).await.unwrap().inventory));
+        inventories.push(names(
+            &scanner
+                .scan(&image, &digest, &creds)
+                .await
+                .unwrap()
+                .inventory,
+        ));
     }
     assert_eq!(inventories[0], ["libc6=2.36-9+deb12u1"]);
     assert!(inventories[1].is_empty(), "{:?}", inventories[1]);
@@ -190,7 +224,12 @@ async fn zstd_layers_whiteouts_and_a_shared_base_analysed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guard_refuses_loopback_unless_insecure() {
     let registry = TestRegistry::start();
-    push_image(&registry, "team/app", "v1", &[Layer::gzip(debian_layer(&[("hello", "2.10-3")]))]);
+    push_image(
+        &registry,
+        "team/app",
+        "v1",
+        &[Layer::gzip(debian_layer(&[("hello", "2.10-3")]))],
+    );
     let (_db_dir, db) = test_db();
     let strict = scanner_for("registry.example:5000", db.clone(), |_| {});
     let creds = Credentials::anonymous();
@@ -198,9 +237,18 @@ async fn the_guard_refuses_loopback_unless_insecure() {
     let err = strict.resolve(&image, &creds).await.unwrap_err();
     assert!(matches!(err, ScanError::Refused(_)), "{err:?}");
     let pinned = image.with_digest(&format!("sha256:{}", "a".repeat(64)));
-    let err = strict.scan(&pinned, pinned.digest().unwrap(), &creds).await.unwrap_err();
+    let err = strict
+        .scan(&pinned, pinned.digest().unwrap(), &creds)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ScanError::Refused(_)), "{err:?}");
-    for host in ["localhost", "169.254.169.254", "127.0.0.2:5000", "0.0.0.0", "metadata.google.internal"] {
+    for host in [
+        "localhost",
+        "169.254.169.254",
+        "127.0.0.2:5000",
+        "0.0.0.0",
+        "metadata.google.internal",
+    ] {
         let image = ImageRef::parse(&format!("{host}/x/y:1")).unwrap();
         let err = strict.resolve(&image, &creds).await.unwrap_err();
         assert!(matches!(err, ScanError::Refused(_)), "{host}: {err:?}");

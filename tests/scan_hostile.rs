@@ -58,14 +58,19 @@ fn big_plain_layer() -> Layer {
             state as u8
         })
         .collect();
-    Layer::tar(tar_layer(&[("etc/os-release", OS_RELEASE), ("noise.bin", &noise)]))
+    Layer::tar(tar_layer(&[
+        ("etc/os-release", OS_RELEASE),
+        ("noise.bin", &noise),
+    ]))
 }
 
 async fn scan_ref(scanner: &ImageScanner, reference: &str) -> Result<Vec<String>, ScanError> {
     let image = ImageRef::parse(reference).unwrap();
     let creds = Credentials::anonymous();
     let digest = scanner.resolve(&image, &creds).await?;
-    Ok(names(&scanner.scan(&image, &digest, &creds).await?.inventory))
+    Ok(names(
+        &scanner.scan(&image, &digest, &creds).await?.inventory,
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,11 +78,15 @@ async fn hostile_layers_give_named_errors_and_the_scanner_keeps_serving() {
     let registry = TestRegistry::start();
     let at = |repo: &str| format!("{}/{repo}:v1", registry.address);
     push_image(&registry, "good", &[good_layer()]);
-    push_image(&registry, "bomb", &[Layer {
-        blob: gzip_bomb(256 << 20),
-        media_type: "application/vnd.oci.image.layer.v1.tar+gzip",
-        diff_id: format!("sha256:{}", "0".repeat(64)),
-    }]);
+    push_image(
+        &registry,
+        "bomb",
+        &[Layer {
+            blob: gzip_bomb(256 << 20),
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip",
+            diff_id: format!("sha256:{}", "0".repeat(64)),
+        }],
+    );
     let truncated = big_plain_layer();
     let truncated_digest = truncated.digest();
     push_image(&registry, "truncated", &[truncated]);
@@ -95,7 +104,12 @@ async fn hostile_layers_give_named_errors_and_the_scanner_keeps_serving() {
     // Break the stored blobs: cut one short, flip a byte of another.
     let path = registry.blob_path(&truncated_digest);
     let length = std::fs::metadata(&path).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(length / 2).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(length / 2)
+        .unwrap();
     let path = registry.blob_path(&corrupt_digest);
     let mut bytes = std::fs::read(&path).unwrap();
     let position = bytes.len() - 2048 - 100; // inside payload.txt
@@ -112,7 +126,16 @@ async fn hostile_layers_give_named_errors_and_the_scanner_keeps_serving() {
     assert_eq!(good().await.unwrap(), ["hello=2.10-3"]);
 
     let err = scan_ref(&scanner, &at("bomb")).await.unwrap_err();
-    assert!(matches!(err, ScanError::Limit { limit: "maxUncompressedBytes", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ScanError::Limit {
+                limit: "maxUncompressedBytes",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(good().await.unwrap(), ["hello=2.10-3"]);
 
     let err = scan_ref(&scanner, &at("truncated")).await.unwrap_err();
@@ -126,26 +149,59 @@ async fn hostile_layers_give_named_errors_and_the_scanner_keeps_serving() {
     assert!(matches!(err, ScanError::DigestMismatch { .. }), "{err:?}");
 
     let err = scan_ref(&scanner, &at("many")).await.unwrap_err();
-    assert!(matches!(err, ScanError::Limit { limit: "maxEntries", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ScanError::Limit {
+                limit: "maxEntries",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     let small = scanner_for(&registry.address, scan_images::test_db().1, |c| {
         c.max_layer_compressed_bytes = 1 << 20;
     });
     let err = scan_ref(&small, &at("truncated")).await.unwrap_err();
-    assert!(matches!(err, ScanError::Limit { limit: "maxLayerCompressedBytes", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ScanError::Limit {
+                limit: "maxLayerCompressedBytes",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let tiny = scanner_for(&registry.address, scan_images::test_db().1, |c| {
         c.max_image_compressed_bytes = 100;
     });
     let err = scan_ref(&tiny, &at("good")).await.unwrap_err();
-    assert!(matches!(err, ScanError::Limit { limit: "maxImageCompressedBytes", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ScanError::Limit {
+                limit: "maxImageCompressedBytes",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     assert_eq!(good().await.unwrap(), ["hello=2.10-3"]);
     let mut metrics = prometheus_client::registry::Registry::default();
     scanner.register_metrics(&mut metrics);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &metrics).unwrap();
-    assert!(text.contains(r#"scangate_scan_limit_exceeded_total{limit="maxUncompressedBytes"} 1"#), "{text}");
-    assert!(text.contains(r#"scangate_scan_failures_total{reason="digest_mismatch"} 2"#), "{text}");
+    assert!(
+        text.contains(r#"scangate_scan_limit_exceeded_total{limit="maxUncompressedBytes"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"scangate_scan_failures_total{reason="digest_mismatch"} 2"#),
+        "{text}"
+    );
 }
 
 /// Forwards to `upstream`, but stops passing the registry's replies on after
@@ -168,7 +224,9 @@ async fn stalling_proxy(upstream: String, budget: usize) -> String {
                 let mut passed = 0usize;
                 let mut buf = vec![0u8; 16 << 10];
                 loop {
-                    let Ok(n) = server_read.read(&mut buf).await else { break };
+                    let Ok(n) = server_read.read(&mut buf).await else {
+                        break;
+                    };
                     if n == 0 {
                         break;
                     }
@@ -199,10 +257,23 @@ async fn a_registry_that_stalls_mid_blob_hits_the_stall_timeout() {
     config.registries.insecure_registries = vec![proxy.clone(), registry.address.clone()];
     config.stall_timeout_seconds = 1.0;
     let scanner = ImageScanner::new(config, db);
-    let err = scan_ref(&scanner, &format!("{proxy}/big:v1")).await.unwrap_err();
-    assert!(matches!(err, ScanError::Timeout { timeout: "stallTimeoutSeconds", .. }), "{err:?}");
+    let err = scan_ref(&scanner, &format!("{proxy}/big:v1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ScanError::Timeout {
+                timeout: "stallTimeoutSeconds",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(
-        scan_ref(&scanner, &format!("{}/good:v1", registry.address)).await.unwrap(),
+        scan_ref(&scanner, &format!("{}/good:v1", registry.address))
+            .await
+            .unwrap(),
         ["hello=2.10-3"]
     );
 }
@@ -223,7 +294,13 @@ fn hostile_references_are_refused() {
         "registry.example/repo:tag with space",
         "registry.example/re\0po",
     ] {
-        assert!(ImageRef::parse(reference).is_err(), "{reference:?} accepted");
-        assert!(ImageSource::parse(reference).is_err(), "{reference:?} accepted as source");
+        assert!(
+            ImageRef::parse(reference).is_err(),
+            "{reference:?} accepted"
+        );
+        assert!(
+            ImageSource::parse(reference).is_err(),
+            "{reference:?} accepted as source"
+        );
     }
 }

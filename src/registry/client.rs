@@ -201,7 +201,9 @@ impl RegistryClient {
     ) -> Result<BlobStream, RegistryError> {
         let (client, auth) = self.client_for(image, creds).await?;
         // Authenticates if needed (stores the credentials for this client).
-        client.store_auth_if_needed(image.as_oci().resolve_registry(), &auth).await;
+        client
+            .store_auth_if_needed(image.as_oci().resolve_registry(), &auth)
+            .await;
         let sized = self
             .timed(client.pull_blob_stream(image.as_oci(), digest), image)
             .await?;
@@ -264,7 +266,11 @@ fn classify(error: OciDistributionError, image: &ImageRef) -> RegistryError {
             },
         },
         OciDistributionError::RegistryError { envelope, url } => {
-            let codes: Vec<String> = envelope.errors.iter().map(|e| format!("{:?}", e.code)).collect();
+            let codes: Vec<String> = envelope
+                .errors
+                .iter()
+                .map(|e| format!("{:?}", e.code))
+                .collect();
             let text = codes.join(",");
             if text.contains("Unauthorized") || text.contains("Denied") {
                 unauthorized(url)

@@ -106,7 +106,9 @@ fn entry_auth(registry: &str, entry: AuthEntry) -> Result<RegistryAuth, DockerCo
         (Some(username), Some(password)) if !username.is_empty() => {
             Ok(RegistryAuth::Basic { username, password })
         }
-        _ => Err(bad("no auth, username/password, identitytoken or registrytoken")),
+        _ => Err(bad(
+            "no auth, username/password, identitytoken or registrytoken",
+        )),
     }
 }
 
@@ -180,7 +182,10 @@ mod tests {
 
     #[test]
     fn reads_legacy_dockercfg() {
-        let json = format!(r#"{{"registry-1.docker.io": {{"auth": "{}", "email": "x@y"}}}}"#, b64("bob:pw"));
+        let json = format!(
+            r#"{{"registry-1.docker.io": {{"auth": "{}", "email": "x@y"}}}}"#,
+            b64("bob:pw")
+        );
         let creds = parse_docker_config(json.as_bytes()).unwrap();
         assert_eq!(
             creds.for_registry("docker.io"),
@@ -195,7 +200,14 @@ mod tests {
     fn refuses_broken_entries_without_echoing_secrets() {
         let err = parse_docker_config(br#"{"auths": {"r.io": {"auth": "!!!"}}}"#).unwrap_err();
         assert!(matches!(err, DockerConfigError::Entry { .. }), "{err}");
-        let err = parse_docker_config(format!(r#"{{"auths": {{"r.io": {{"auth": "{}"}}}}}}"#, b64("nocolon")).as_bytes()).unwrap_err();
+        let err = parse_docker_config(
+            format!(
+                r#"{{"auths": {{"r.io": {{"auth": "{}"}}}}}}"#,
+                b64("nocolon")
+            )
+            .as_bytes(),
+        )
+        .unwrap_err();
         assert!(!err.to_string().contains("nocolon"), "{err}");
         assert!(parse_docker_config(br#"{"auths": {"r.io": {}}}"#).is_err());
         assert!(parse_docker_config(b"[1,2]").is_err());

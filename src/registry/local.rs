@@ -159,7 +159,10 @@ fn blob_path(dir: &Path, digest: &str) -> Result<PathBuf, LocalError> {
     if !manifest::valid_digest(digest) {
         return Err(LocalError::Invalid(format!("invalid digest {digest:?}")));
     }
-    Ok(dir.join("blobs").join("sha256").join(&digest["sha256:".len()..]))
+    Ok(dir
+        .join("blobs")
+        .join("sha256")
+        .join(&digest["sha256:".len()..]))
 }
 
 fn read_blob(dir: &Path, digest: &str, what: &str) -> Result<Vec<u8>, LocalError> {
@@ -193,9 +196,16 @@ pub fn load_oci_layout(
     }
     let index: Index = serde_json::from_slice(&index_bytes)
         .map_err(|e| LocalError::Invalid(format!("index.json: {e}")))?;
-    let name_of = |e: &Entry| e.annotations.get("org.opencontainers.image.ref.name").cloned();
+    let name_of = |e: &Entry| {
+        e.annotations
+            .get("org.opencontainers.image.ref.name")
+            .cloned()
+    };
     let chosen = match tag {
-        Some(tag) => index.manifests.iter().find(|e| name_of(e).as_deref() == Some(tag)),
+        Some(tag) => index
+            .manifests
+            .iter()
+            .find(|e| name_of(e).as_deref() == Some(tag)),
         None if index.manifests.len() == 1 => index.manifests.first(),
         None => None,
     };
@@ -206,7 +216,11 @@ pub fn load_oci_layout(
             dir.display(),
             tag.map(|t| format!("tagged {t:?}"))
                 .unwrap_or_else(|| "(several present, name a tag)".into()),
-            if tags.is_empty() { "none".into() } else { tags.join(", ") }
+            if tags.is_empty() {
+                "none".into()
+            } else {
+                tags.join(", ")
+            }
         )));
     };
     let mut digest = entry.digest.clone();
@@ -218,7 +232,9 @@ pub fn load_oci_layout(
                 if digest != entry.digest {
                     return Err(ManifestError::Invalid("index nested in an index".into()).into());
                 }
-                digest = manifest::select_platform(&entries, platform)?.digest.clone();
+                digest = manifest::select_platform(&entries, platform)?
+                    .digest
+                    .clone();
                 bytes = read_blob(dir, &digest, "manifest")?;
             }
         }
@@ -301,7 +317,9 @@ pub fn load_docker_archive(file: &Path) -> Result<LocalImage, LocalError> {
                 .map(|hex| format!("sha256:{hex}"));
             let digest = stored_as.unwrap_or_else(|| diff_id.clone());
             if !manifest::valid_digest(&digest) {
-                return Err(LocalError::Invalid(format!("invalid layer digest {digest:?}")));
+                return Err(LocalError::Invalid(format!(
+                    "invalid layer digest {digest:?}"
+                )));
             }
             Ok(LocalLayer {
                 digest,
@@ -328,11 +346,18 @@ fn archive_members(file: &Path) -> Result<HashMap<String, (u64, u64)>, LocalErro
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry.path().map_err(io_err(file))?.to_string_lossy().into_owned();
+        let name = entry
+            .path()
+            .map_err(io_err(file))?
+            .to_string_lossy()
+            .into_owned();
         let name = name.trim_start_matches("./").to_string();
         members.insert(name, (entry.raw_file_position(), entry.size()));
         if members.len() > 100_000 {
-            return Err(LocalError::Invalid(format!("{}: too many members", file.display())));
+            return Err(LocalError::Invalid(format!(
+                "{}: too many members",
+                file.display()
+            )));
         }
     }
     Ok(members)

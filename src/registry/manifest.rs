@@ -111,12 +111,18 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Manif
         .or(content_type)
         .unwrap_or_default();
     if let Some(manifests) = raw.manifests {
-        if !matches!(media_type, OCI_INDEX | DOCKER_LIST | "" | "application/json") {
+        if !matches!(
+            media_type,
+            OCI_INDEX | DOCKER_LIST | "" | "application/json"
+        ) {
             return Err(ManifestError::UnsupportedMediaType(media_type.to_string()));
         }
         return Ok(Manifest::Index(manifests));
     }
-    if !matches!(media_type, OCI_MANIFEST | DOCKER_MANIFEST | "" | "application/json") {
+    if !matches!(
+        media_type,
+        OCI_MANIFEST | DOCKER_MANIFEST | "" | "application/json"
+    ) {
         return Err(ManifestError::UnsupportedMediaType(media_type.to_string()));
     }
     let config = raw
@@ -133,8 +139,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Manif
 fn check_layer(layer: &Descriptor) -> Result<(), ManifestError> {
     let media = layer.media_type.as_str();
     let readable = media.is_empty()
-        || (media.starts_with("application/vnd.oci.image.layer.")
-            && !media.contains("encrypted"))
+        || (media.starts_with("application/vnd.oci.image.layer.") && !media.contains("encrypted"))
         || media.starts_with("application/vnd.docker.image.rootfs.");
     if readable && layer.size >= 0 {
         Ok(())
@@ -154,9 +159,10 @@ pub fn select_platform<'a>(
     entries
         .iter()
         .find(|entry| {
-            entry.platform.as_ref().is_some_and(|p| {
-                wanted.matches(&p.os, &p.architecture, p.variant.as_deref())
-            })
+            entry
+                .platform
+                .as_ref()
+                .is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref()))
         })
         .ok_or_else(|| {
             let available: Vec<String> = entries
@@ -181,9 +187,12 @@ pub fn select_platform<'a>(
 
 /// `sha256:<64 hex>`; the only digest algorithm accepted.
 pub fn valid_digest(digest: &str) -> bool {
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
 }
 
 #[cfg(test)]
@@ -196,7 +205,10 @@ mod tests {
             parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, None),
             Err(ManifestError::Schema1)
         );
-        assert_eq!(parse(b"{}", Some(DOCKER_SCHEMA1_SIGNED)), Err(ManifestError::Schema1));
+        assert_eq!(
+            parse(b"{}", Some(DOCKER_SCHEMA1_SIGNED)),
+            Err(ManifestError::Schema1)
+        );
         let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
           {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aa","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
           {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:bb","size":1,"platform":{"os":"unknown","architecture":"unknown"}}]}"#;
@@ -204,7 +216,10 @@ mod tests {
             panic!("not an index")
         };
         let err = select_platform(&entries, &Platform::default()).unwrap_err();
-        assert_eq!(err.to_string(), "platform linux/amd64 not in the image index; available: linux/arm64/v8");
+        assert_eq!(
+            err.to_string(),
+            "platform linux/amd64 not in the image index; available: linux/arm64/v8"
+        );
         let arm = select_platform(&entries, &"linux/arm64".parse().unwrap()).unwrap();
         assert_eq!(arm.digest, "sha256:aa");
     }
@@ -214,6 +229,9 @@ mod tests {
         let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
           "config":{"mediaType":"x","digest":"sha256:cc","size":2},
           "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip+encrypted","digest":"sha256:dd","size":3}]}"#;
-        assert!(matches!(parse(m, None), Err(ManifestError::UnsupportedLayer { .. })));
+        assert!(matches!(
+            parse(m, None),
+            Err(ManifestError::UnsupportedLayer { .. })
+        ));
     }
 }

@@ -33,7 +33,9 @@ impl FromStr for Platform {
         let bad = || PlatformParseError(text.chars().take(64).collect());
         let parts: Vec<&str> = text.split('/').collect();
         let valid = |p: &str| {
-            !p.is_empty() && p.len() <= 32 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            !p.is_empty()
+                && p.len() <= 32
+                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         };
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| valid(p)) {
             return Err(bad());
@@ -74,7 +76,8 @@ impl Platform {
     /// wanted variant must match (arm64's implicit variant is `v8`); without
     /// one, any variant does.
     pub fn matches(&self, os: &str, architecture: &str, variant: Option<&str>) -> bool {
-        if !self.os.eq_ignore_ascii_case(os) || !self.architecture.eq_ignore_ascii_case(architecture)
+        if !self.os.eq_ignore_ascii_case(os)
+            || !self.architecture.eq_ignore_ascii_case(architecture)
         {
             return false;
         }

@@ -114,7 +114,9 @@ impl ImageScanner {
             ImageSource::DockerArchive(file) => {
                 let name = format!("docker-archive:{}", file.display());
                 let file = file.clone();
-                let loaded = self.blocking(move || local::load_docker_archive(&file)).await;
+                let loaded = self
+                    .blocking(move || local::load_docker_archive(&file))
+                    .await;
                 self.report_local(name, loaded).await
             }
         }
@@ -144,7 +146,13 @@ impl ImageScanner {
                     let sources = image
                         .layers
                         .iter()
-                        .map(|layer| (layer.digest.clone(), layer.size, LayerSource::Local(layer.clone())))
+                        .map(|layer| {
+                            (
+                                layer.digest.clone(),
+                                layer.size,
+                                LayerSource::Local(layer.clone()),
+                            )
+                        })
                         .collect();
                     self.analyse_layers(sources).await
                 })
@@ -189,7 +197,9 @@ impl ImageScanner {
                 detail: format!("a layer of {size} bytes, limit {limit}"),
             });
         }
-        let total = sizes.iter().fold(0u64, |sum, size| sum.saturating_add(*size));
+        let total = sizes
+            .iter()
+            .fold(0u64, |sum, size| sum.saturating_add(*size));
         if total > self.config.max_image_compressed_bytes {
             return Err(ScanError::Limit {
                 limit: "maxImageCompressedBytes",

@@ -83,7 +83,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.layer.max_entries, 10);
-        assert_eq!(config.layer.max_file_bytes, LayerLimits::default().max_file_bytes);
+        assert_eq!(
+            config.layer.max_file_bytes,
+            LayerLimits::default().max_file_bytes
+        );
         assert_eq!(config.stall_timeout(), Duration::from_millis(500));
         assert_eq!(config.registries.insecure_registries, ["127.0.0.1:5000"]);
         assert_eq!(config.platform.to_string(), "linux/arm64");

@@ -143,7 +143,12 @@ impl TestRegistry {
     /// `skopeo copy [--all] oci:LAYOUT:TAG docker://ADDRESS/REPO:TAG`.
     pub fn push_layout(&self, layout: &Path, tag: &str, repo: &str, all: bool) {
         let mut command = Command::new(tool("skopeo"));
-        command.args(["copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false"]);
+        command.args([
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ]);
         if all {
             command.arg("--all");
         }

@@ -35,7 +35,11 @@ pub fn test_db() -> (tempfile::TempDir, DbHandle) {
 }
 
 /// A scanner that may reach `insecure` over plain HTTP.
-pub fn scanner_for(insecure: &str, db: DbHandle, tweak: impl FnOnce(&mut ScannerConfig)) -> ImageScanner {
+pub fn scanner_for(
+    insecure: &str,
+    db: DbHandle,
+    tweak: impl FnOnce(&mut ScannerConfig),
+) -> ImageScanner {
     let mut config = ScannerConfig::default();
     config.registries.insecure_registries = vec![insecure.to_string()];
     config.registry_request_timeout_seconds = 10.0;
