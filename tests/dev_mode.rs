@@ -34,15 +34,13 @@ async fn serve_dev_allows_denies_and_audits_the_bundled_examples() {
     let dir = tempfile::tempdir().unwrap();
     // The dev CA is written under .cache/dev-tls of the working directory.
     let work = dir.path();
-    for sub in ["examples"] {
-        let status = Command::new("cp")
-            .arg("-r")
-            .arg(root().join(sub))
-            .arg(work)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(root().join("examples"))
+        .arg(work)
+        .status()
+        .unwrap();
+    assert!(status.success());
     let (port, metrics_port) = (free_port(), free_port());
     let _server = Server(
         Command::new(env!("CARGO_BIN_EXE_scangate"))

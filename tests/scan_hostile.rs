@@ -223,10 +223,7 @@ async fn stalling_proxy(upstream: String, budget: usize) -> String {
                 });
                 let mut passed = 0usize;
                 let mut buf = vec![0u8; 16 << 10];
-                loop {
-                    let Ok(n) = server_read.read(&mut buf).await else {
-                        break;
-                    };
+                while let Ok(n) = server_read.read(&mut buf).await {
                     if n == 0 {
                         break;
                     }
