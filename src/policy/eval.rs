@@ -264,9 +264,13 @@ fn database_problem(policy: &ClusterScanPolicy, input: &EvalInput<'_>) -> Option
     })
 }
 
+/// An exception in scope, its compiled image globs, and whether it is
+/// active today (`None`: its date cannot be read).
+type ScopedException<'a> = (&'a ScanException, Vec<Arc<GlobMatcher>>, Option<bool>);
+
 /// The exceptions that may apply in the request's namespace, compiled once.
 struct ExceptionIndex<'a> {
-    entries: Vec<(&'a ScanException, Vec<Arc<GlobMatcher>>, Option<bool>)>,
+    entries: Vec<ScopedException<'a>>,
 }
 
 impl<'a> ExceptionIndex<'a> {
