@@ -264,9 +264,13 @@ fn database_problem(policy: &ClusterScanPolicy, input: &EvalInput<'_>) -> Option
     })
 }
 
+/// An exception in scope, its compiled image globs, and whether it is
+/// active today (`None`: its date cannot be read).
+type ScopedException<'a> = (&'a ScanException, Vec<Arc<GlobMatcher>>, Option<bool>);
+
 /// The exceptions that may apply in the request's namespace, compiled once.
 struct ExceptionIndex<'a> {
-    entries: Vec<(&'a ScanException, Vec<GlobMatcher>, Option<bool>)>,
+    entries: Vec<ScopedException<'a>>,
 }
 
 impl<'a> ExceptionIndex<'a> {
@@ -332,7 +336,7 @@ fn in_scope(ex: &ScanException, namespace: &str, cluster_wide: &[String]) -> boo
 }
 
 /// Globs where `*` also crosses `/`; an invalid pattern matches nothing.
-fn compile_globs(patterns: &[String]) -> Vec<GlobMatcher> {
+fn compile_globs(patterns: &[String]) -> Vec<Arc<GlobMatcher>> {
     patterns
         .iter()
         .filter_map(|p| compile_glob(p.trim()))
@@ -344,8 +348,8 @@ const MAX_CACHED_GLOBS: usize = 4096;
 
 /// Compiling a glob builds a regex, which costs more than the rest of an
 /// evaluation; the same few patterns come back on every request.
-fn compile_glob(pattern: &str) -> Option<GlobMatcher> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Option<GlobMatcher>>>> = OnceLock::new();
+fn compile_glob(pattern: &str) -> Option<Arc<GlobMatcher>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<GlobMatcher>>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(hit) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
         return hit;
@@ -354,7 +358,7 @@ fn compile_glob(pattern: &str) -> Option<GlobMatcher> {
         .literal_separator(false)
         .build()
         .ok()
-        .map(|g| g.compile_matcher());
+        .map(|g| Arc::new(g.compile_matcher()));
     if let Ok(mut cache) = cache.lock() {
         if cache.len() >= MAX_CACHED_GLOBS {
             cache.clear();
@@ -365,7 +369,7 @@ fn compile_glob(pattern: &str) -> Option<GlobMatcher> {
 }
 
 /// Globs are tried against the reference as written and as normalised.
-fn matches_any(globs: &[GlobMatcher], image: &ImageOutcome) -> bool {
+fn matches_any(globs: &[Arc<GlobMatcher>], image: &ImageOutcome) -> bool {
     globs
         .iter()
         .any(|g| g.is_match(&image.reference) || g.is_match(&image.normalized))
