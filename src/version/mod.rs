@@ -3,6 +3,7 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod maven;
 mod numeric;
 pub mod pep440;
 pub mod rpm;
@@ -70,7 +71,7 @@ impl VersionScheme {
 
 /// Compares two versions under `scheme`.
 ///
-/// dpkg and rpm order any string (as their tools do); the other schemes
+/// dpkg, rpm and Maven order any string (as their tools do); the other schemes
 /// refuse what their tools refuse, with an error naming the version.
 pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, VersionError> {
     let invalid = |version: &str, reason: String| VersionError::Invalid {
@@ -95,10 +96,8 @@ pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, Vers
             let vb = pep440::Pep440::parse(b).map_err(|r| invalid(b, r))?;
             Ok(va.cmp(&vb))
         }
-        VersionScheme::Maven
-        | VersionScheme::RubyGems
-        | VersionScheme::NuGet
-        | VersionScheme::Packagist => Err(invalid(
+        VersionScheme::Maven => Ok(maven::compare(a, b)),
+        VersionScheme::RubyGems | VersionScheme::NuGet | VersionScheme::Packagist => Err(invalid(
             a,
             format!("{scheme:?} ordering is not implemented yet"),
         )),
