@@ -361,3 +361,34 @@ fn maven_matches_comparable_version() {
     let truth = oracle(command, &pairs);
     check(VersionScheme::Maven, &pairs, &truth);
 }
+
+#[test]
+fn rubygems_matches_gem_version() {
+    let make = |rng: &mut Rng| {
+        let mut v = dotted(rng, 4);
+        for _ in 0..rng.below(3) {
+            v.push_str(rng.pick(&[".", "-", ""]));
+            v.push_str(rng.pick(&[
+                "a", "b", "pre", "rc", "beta", "alpha", "0", "1", "2", "10", "A", "Z", "x1", "1x",
+            ]));
+        }
+        if rng.chance(5) {
+            v.push_str(rng.pick(&[" ", "..1", "-", "_1"]));
+        }
+        v
+    };
+    let pairs = pairs(0x6E3, 3000, make);
+    let mut command = Command::new("ruby");
+    command.arg(root().join("tests/oracles/gem_compare.rb"));
+    let truth = oracle(command, &pairs);
+    check(VersionScheme::RubyGems, &pairs, &truth);
+    // Where RubyGems refuses a version, so do we.
+    for ((a, b), want) in pairs.iter().zip(&truth) {
+        if want.is_none() {
+            assert!(
+                compare(VersionScheme::RubyGems, a, b).is_err(),
+                "{a:?} {b:?}"
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod maven;
 mod numeric;
 pub mod pep440;
 pub mod rpm;
+pub mod rubygems;
 pub mod semver;
 
 use std::cmp::Ordering;
@@ -97,7 +98,12 @@ pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, Vers
             Ok(va.cmp(&vb))
         }
         VersionScheme::Maven => Ok(maven::compare(a, b)),
-        VersionScheme::RubyGems | VersionScheme::NuGet | VersionScheme::Packagist => Err(invalid(
+        VersionScheme::RubyGems => {
+            let va = rubygems::GemVersion::parse(a).map_err(|r| invalid(a, r))?;
+            let vb = rubygems::GemVersion::parse(b).map_err(|r| invalid(b, r))?;
+            Ok(va.cmp(&vb))
+        }
+        VersionScheme::NuGet | VersionScheme::Packagist => Err(invalid(
             a,
             format!("{scheme:?} ordering is not implemented yet"),
         )),
