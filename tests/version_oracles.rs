@@ -392,3 +392,27 @@ fn rubygems_matches_gem_version() {
         }
     }
 }
+
+#[test]
+fn packagist_matches_php_version_compare() {
+    let make = |rng: &mut Rng| {
+        let mut v = String::new();
+        if rng.chance(20) {
+            v.push_str(rng.pick(&["v", "V"]));
+        }
+        v.push_str(&dotted(rng, 4));
+        for _ in 0..rng.below(3) {
+            v.push_str(rng.pick(&["-", ".", "_", "+", "", ".."]));
+            v.push_str(rng.pick(&[
+                "dev", "alpha", "a", "beta", "b", "RC", "rc", "pl", "p", "patch", "foo", "stable",
+                "1", "2", "10", "0",
+            ]));
+        }
+        v
+    };
+    let pairs = pairs(0xC0DE, 3000, make);
+    let mut command = Command::new("php");
+    command.arg(root().join("tests/oracles/php_compare.php"));
+    let truth = oracle(command, &pairs);
+    check(VersionScheme::Packagist, &pairs, &truth);
+}

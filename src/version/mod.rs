@@ -5,6 +5,7 @@ pub mod apk;
 pub mod dpkg;
 pub mod maven;
 mod numeric;
+pub mod packagist;
 pub mod pep440;
 pub mod rpm;
 pub mod rubygems;
@@ -72,7 +73,7 @@ impl VersionScheme {
 
 /// Compares two versions under `scheme`.
 ///
-/// dpkg, rpm and Maven order any string (as their tools do); the other schemes
+/// dpkg, rpm, Maven and Packagist order any string (as their tools do); the other schemes
 /// refuse what their tools refuse, with an error naming the version.
 pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, VersionError> {
     let invalid = |version: &str, reason: String| VersionError::Invalid {
@@ -103,7 +104,8 @@ pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, Vers
             let vb = rubygems::GemVersion::parse(b).map_err(|r| invalid(b, r))?;
             Ok(va.cmp(&vb))
         }
-        VersionScheme::NuGet | VersionScheme::Packagist => Err(invalid(
+        VersionScheme::Packagist => Ok(packagist::compare(a, b)),
+        VersionScheme::NuGet => Err(invalid(
             a,
             format!("{scheme:?} ordering is not implemented yet"),
         )),
