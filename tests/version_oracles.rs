@@ -297,3 +297,122 @@ fn semver_matches_node_semver() {
         check(scheme, &pairs, &truth);
     }
 }
+
+/// The maven-artifact jar Debian's `maven` package installs.
+fn maven_artifact_jar() -> std::path::PathBuf {
+    let dir = Path::new("/usr/share/maven/lib");
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e} (run scripts/deps/version.sh)"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("maven-artifact-") && n.ends_with(".jar"))
+        })
+        .expect("maven-artifact jar in /usr/share/maven/lib (run scripts/deps/version.sh)")
+}
+
+#[test]
+fn maven_matches_comparable_version() {
+    let make = |rng: &mut Rng| {
+        let mut v = dotted(rng, 4);
+        for _ in 0..rng.below(4) {
+            v.push_str(rng.pick(&["-", ".", "", "-", "."]));
+            v.push_str(rng.pick(&[
+                "alpha",
+                "a",
+                "b",
+                "beta",
+                "m",
+                "milestone",
+                "rc",
+                "cr",
+                "RC",
+                "snapshot",
+                "SNAPSHOT",
+                "ga",
+                "final",
+                "release",
+                "sp",
+                "foo",
+                "xyz",
+                "0",
+                "1",
+                "2",
+                "10",
+                "01",
+                "",
+                "Final",
+                "jre",
+                "android",
+                "M2",
+                "a1",
+                "1a",
+            ]));
+        }
+        v
+    };
+    let pairs = pairs(0x3A7E, 3000, make);
+    let mut command = Command::new("java");
+    command
+        .arg("-cp")
+        .arg(maven_artifact_jar())
+        .arg(root().join("tests/oracles/MavenCompare.java"));
+    let truth = oracle(command, &pairs);
+    check(VersionScheme::Maven, &pairs, &truth);
+}
+
+#[test]
+fn rubygems_matches_gem_version() {
+    let make = |rng: &mut Rng| {
+        let mut v = dotted(rng, 4);
+        for _ in 0..rng.below(3) {
+            v.push_str(rng.pick(&[".", "-", ""]));
+            v.push_str(rng.pick(&[
+                "a", "b", "pre", "rc", "beta", "alpha", "0", "1", "2", "10", "A", "Z", "x1", "1x",
+            ]));
+        }
+        if rng.chance(5) {
+            v.push_str(rng.pick(&[" ", "..1", "-", "_1"]));
+        }
+        v
+    };
+    let pairs = pairs(0x6E3, 3000, make);
+    let mut command = Command::new("ruby");
+    command.arg(root().join("tests/oracles/gem_compare.rb"));
+    let truth = oracle(command, &pairs);
+    check(VersionScheme::RubyGems, &pairs, &truth);
+    // Where RubyGems refuses a version, so do we.
+    for ((a, b), want) in pairs.iter().zip(&truth) {
+        if want.is_none() {
+            assert!(
+                compare(VersionScheme::RubyGems, a, b).is_err(),
+                "{a:?} {b:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn packagist_matches_php_version_compare() {
+    let make = |rng: &mut Rng| {
+        let mut v = String::new();
+        if rng.chance(20) {
+            v.push_str(rng.pick(&["v", "V"]));
+        }
+        v.push_str(&dotted(rng, 4));
+        for _ in 0..rng.below(3) {
+            v.push_str(rng.pick(&["-", ".", "_", "+", "", ".."]));
+            v.push_str(rng.pick(&[
+                "dev", "alpha", "a", "beta", "b", "RC", "rc", "pl", "p", "patch", "foo", "stable",
+                "1", "2", "10", "0",
+            ]));
+        }
+        v
+    };
+    let pairs = pairs(0xC0DE, 3000, make);
+    let mut command = Command::new("php");
+    command.arg(root().join("tests/oracles/php_compare.php"));
+    let truth = oracle(command, &pairs);
+    check(VersionScheme::Packagist, &pairs, &truth);
+}

@@ -3,9 +3,12 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod maven;
 mod numeric;
+pub mod packagist;
 pub mod pep440;
 pub mod rpm;
+pub mod rubygems;
 pub mod semver;
 
 use std::cmp::Ordering;
@@ -70,7 +73,7 @@ impl VersionScheme {
 
 /// Compares two versions under `scheme`.
 ///
-/// dpkg and rpm order any string (as their tools do); the other schemes
+/// dpkg, rpm, Maven and Packagist order any string (as their tools do); the other schemes
 /// refuse what their tools refuse, with an error naming the version.
 pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, VersionError> {
     let invalid = |version: &str, reason: String| VersionError::Invalid {
@@ -95,10 +98,14 @@ pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, Vers
             let vb = pep440::Pep440::parse(b).map_err(|r| invalid(b, r))?;
             Ok(va.cmp(&vb))
         }
-        VersionScheme::Maven
-        | VersionScheme::RubyGems
-        | VersionScheme::NuGet
-        | VersionScheme::Packagist => Err(invalid(
+        VersionScheme::Maven => Ok(maven::compare(a, b)),
+        VersionScheme::RubyGems => {
+            let va = rubygems::GemVersion::parse(a).map_err(|r| invalid(a, r))?;
+            let vb = rubygems::GemVersion::parse(b).map_err(|r| invalid(b, r))?;
+            Ok(va.cmp(&vb))
+        }
+        VersionScheme::Packagist => Ok(packagist::compare(a, b)),
+        VersionScheme::NuGet => Err(invalid(
             a,
             format!("{scheme:?} ordering is not implemented yet"),
         )),
