@@ -3,11 +3,17 @@
 
 pub mod ecosystem;
 pub mod load;
+pub mod metrics;
 pub mod osv;
 pub mod ranges;
 pub mod severity;
+pub mod source;
+pub mod sync;
 
 pub use load::{DbConfig, LoadError, load_dir};
+pub use metrics::{DbMetrics, register_metrics};
+pub use source::{DbSource, OpenError, open, refresh_once, spawn_refresher};
+pub use sync::{SyncConfig, SyncReport, sync_mirror};
 
 use crate::model::{Finding, Inventory, Severity, SeveritySource};
 use crate::version::VersionScheme;
