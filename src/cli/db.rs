@@ -1,22 +1,41 @@
-//! `scangate db`: what the vulnerability database holds.
+//! `scangate db`: what the vulnerability database holds, and mirroring it.
 
-use crate::vulndb::{DbConfig, load_dir};
+use crate::vulndb::source::DEFAULT_DB_CACHE_DIR;
+use crate::vulndb::sync::EcosystemSync;
+use crate::vulndb::{DbConfig, DbMetrics, DbSource, SyncConfig};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DbCommand {
     /// Print each ecosystem's record count, update time and the revision.
     Info {
-        /// The database root (`<Ecosystem>/all.zip` folders).
+        /// The database root (`<Ecosystem>/all.zip` folders), or a
+        /// `file://` / `https://` mirror synced into `--cache-dir` first.
         #[arg(long, default_value = "examples/db")]
-        db: PathBuf,
+        db: String,
+        /// Where a mirrored database is kept.
+        #[arg(long, default_value = DEFAULT_DB_CACHE_DIR)]
+        cache_dir: PathBuf,
+    },
+    /// Download the mirror's ecosystem zips into DIR (conditional requests,
+    /// verified, swapped atomically; a failed download keeps the old zip).
+    Sync {
+        #[arg(long)]
+        mirror: String,
+        #[arg(long)]
+        dir: PathBuf,
+        /// Base ecosystems to fetch (repeatable); default: the mirror's list.
+        #[arg(long = "ecosystem")]
+        ecosystems: Vec<String>,
     },
 }
 
 pub async fn run(cmd: DbCommand) -> anyhow::Result<i32> {
     match cmd {
-        DbCommand::Info { db } => {
-            let database = load_dir(&db, &DbConfig::default())?;
+        DbCommand::Info { db, cache_dir } => {
+            let source = DbSource::parse(&db, &cache_dir);
+            let database =
+                crate::vulndb::open(&source, &DbConfig::default(), &DbMetrics::default()).await?;
             println!("revision: {}", database.revision());
             println!("updated:  {}", database.updated_at());
             println!(
@@ -39,6 +58,29 @@ pub async fn run(cmd: DbCommand) -> anyhow::Result<i32> {
                 );
             }
             Ok(0)
+        }
+        DbCommand::Sync {
+            mirror,
+            dir,
+            ecosystems,
+        } => {
+            std::fs::create_dir_all(&dir)?;
+            let config = SyncConfig {
+                ecosystems,
+                ..SyncConfig::default()
+            };
+            let report =
+                crate::vulndb::sync_mirror(&mirror, &dir, &config, &DbMetrics::default()).await?;
+            for (eco, outcome) in &report.ecosystems {
+                match outcome {
+                    EcosystemSync::Updated { records } => {
+                        println!("{eco:<16} updated ({records} records)")
+                    }
+                    EcosystemSync::Unchanged => println!("{eco:<16} unchanged"),
+                    EcosystemSync::Failed(e) => println!("{eco:<16} FAILED: {e}"),
+                }
+            }
+            Ok(if report.failed() > 0 { 1 } else { 0 })
         }
     }
 }

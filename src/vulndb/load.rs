@@ -278,17 +278,14 @@ pub fn load_dir(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
     let max = config.max_record_bytes.unwrap_or(DEFAULT_MAX_RECORD_BYTES);
     let mut all = Vec::new();
     let mut skipped = BTreeMap::new();
-    let mut revision = Sha256::new();
+    let mut hashes = Vec::new();
     let mut newest_file = None;
     for (eco, path) in &wanted {
         let (records, skipped_here, hash) = read_zip(path, max)?;
         if skipped_here > 0 {
             tracing::warn!(ecosystem = %eco, skipped = skipped_here, "records skipped: not valid OSV JSON");
         }
-        revision.update(eco.as_bytes());
-        revision.update([0]);
-        revision.update(hash.as_bytes());
-        revision.update([0]);
+        hashes.push((eco.clone(), hash));
         skipped.insert(eco.clone(), skipped_here);
         all.extend(records.into_iter().map(|r| (eco.clone(), r)));
         let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
@@ -297,6 +294,37 @@ pub fn load_dir(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
     let updated_at = newest_file
         .and_then(|t| jiff::Timestamp::try_from(t).ok())
         .unwrap_or_else(jiff::Timestamp::now);
-    let revision = hex::encode(revision.finalize())[..16].to_string();
+    let revision = fold_revision(&hashes);
     Ok(build(all, revision, skipped, updated_at))
+}
+
+/// The revision: a hash over each loaded ecosystem's name and zip hash.
+fn fold_revision(hashes: &[(String, String)]) -> String {
+    let mut revision = Sha256::new();
+    for (eco, hash) in hashes {
+        revision.update(eco.as_bytes());
+        revision.update([0]);
+        revision.update(hash.as_bytes());
+        revision.update([0]);
+    }
+    hex::encode(revision.finalize())[..16].to_string()
+}
+
+/// The revision [`load_dir`] would give `root`, without parsing records:
+/// lets a refresher skip reloading data that did not change.
+pub fn revision_of(root: &Path, config: &DbConfig) -> Result<String, LoadError> {
+    let mut hashes = Vec::new();
+    for (eco, path) in zips_in(root)? {
+        if !config.ecosystems.is_empty() && !config.ecosystems.contains(&eco) {
+            continue;
+        }
+        let mut file = std::fs::File::open(&path).map_err(io(&path))?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher).map_err(io(&path))?;
+        hashes.push((eco, hex::encode(hasher.finalize())));
+    }
+    if hashes.is_empty() {
+        return Err(LoadError::Empty(root.to_path_buf()));
+    }
+    Ok(fold_revision(&hashes))
 }

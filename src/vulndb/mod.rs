@@ -3,11 +3,18 @@
 
 pub mod ecosystem;
 pub mod load;
+pub mod metrics;
 pub mod osv;
 pub mod ranges;
 pub mod severity;
+pub mod snapshot;
+pub mod source;
+pub mod sync;
 
 pub use load::{DbConfig, LoadError, load_dir};
+pub use metrics::{DbMetrics, register_metrics};
+pub use source::{DbSource, OpenError, open, refresh_once, spawn_refresher};
+pub use sync::{SyncConfig, SyncReport, sync_mirror};
 
 use crate::model::{Finding, Inventory, Severity, SeveritySource};
 use crate::version::VersionScheme;
@@ -39,7 +46,7 @@ pub struct VulnRecord {
 }
 
 /// One `affected` entry of a record, compact.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AffectedEntry {
     /// Index into [`Database::records`].
     pub record: u32,
@@ -48,7 +55,7 @@ pub struct AffectedEntry {
 }
 
 /// What was loaded of one ecosystem (an `<Ecosystem>/all.zip`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EcosystemInfo {
     pub records: usize,
     /// Releases named by its records (`12` of `Debian:12`).

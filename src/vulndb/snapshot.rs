@@ -1,0 +1,181 @@
+//! The loaded index on disk (postcard), keyed by the database revision, so
+//! a restart skips unzipping and parsing JSON. A snapshot that is missing,
+//! stale or unreadable is simply rebuilt from the zips.
+
+use super::load::{self, DbConfig, LoadError};
+use super::{AffectedEntry, Database, EcosystemInfo, VulnRecord};
+use crate::model::Severity;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Bumped whenever the snapshot layout changes; older files are ignored.
+const SNAPSHOT_FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("snapshot {path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+/// A record as stored: the severity source (an internally tagged enum,
+/// which postcard cannot read back) is kept as its JSON.
+#[derive(Serialize, Deserialize)]
+struct StoredRecord {
+    id: String,
+    aliases: Vec<String>,
+    upstream: Vec<String>,
+    summary: Option<String>,
+    published: Option<String>,
+    severity: Severity,
+    severity_source_json: String,
+    cvss_score: Option<f64>,
+    cvss_vector: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    format: u32,
+    revision: String,
+    updated_at: String,
+    records: Vec<StoredRecord>,
+    index: Vec<(Box<str>, Box<str>, Vec<AffectedEntry>)>,
+    ecosystems: Vec<(String, EcosystemInfo)>,
+}
+
+fn invalid(path: &Path, reason: impl ToString) -> SnapshotError {
+    SnapshotError::Invalid {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Writes `db` to `path` (temporary file, then rename).
+pub fn write_snapshot(db: &Database, path: &Path) -> Result<(), SnapshotError> {
+    let io = |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let records = db
+        .records
+        .iter()
+        .map(|r| {
+            Ok(StoredRecord {
+                id: r.id.clone(),
+                aliases: r.aliases.clone(),
+                upstream: r.upstream.clone(),
+                summary: r.summary.clone(),
+                published: r.published.clone(),
+                severity: r.severity,
+                severity_source_json: serde_json::to_string(&r.severity_source)
+                    .map_err(|e| invalid(path, e))?,
+                cvss_score: r.cvss_score,
+                cvss_vector: r.cvss_vector.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, SnapshotError>>()?;
+    let stored = Stored {
+        format: SNAPSHOT_FORMAT,
+        revision: db.revision.clone(),
+        updated_at: db.updated_at.to_string(),
+        records,
+        index: db
+            .index
+            .iter()
+            .map(|((eco, name), entries)| (eco.clone(), name.clone(), entries.clone()))
+            .collect(),
+        ecosystems: db
+            .ecosystems
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".snapshot.")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    let mut writer = std::io::BufWriter::new(tmp);
+    postcard::to_io(&stored, &mut writer).map_err(|e| invalid(path, e))?;
+    writer.flush().map_err(io)?;
+    let tmp = writer.into_inner().map_err(|e| io(e.into_error()))?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Reads a snapshot written by [`write_snapshot`].
+pub fn read_snapshot(path: &Path) -> Result<Database, SnapshotError> {
+    let bytes = std::fs::read(path).map_err(|source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let stored: Stored = postcard::from_bytes(&bytes).map_err(|e| invalid(path, e))?;
+    if stored.format != SNAPSHOT_FORMAT {
+        return Err(invalid(path, format!("format {}", stored.format)));
+    }
+    let records = stored
+        .records
+        .into_iter()
+        .map(|r| {
+            Ok(VulnRecord {
+                id: r.id,
+                aliases: r.aliases,
+                upstream: r.upstream,
+                summary: r.summary,
+                published: r.published,
+                severity: r.severity,
+                severity_source: serde_json::from_str(&r.severity_source_json)
+                    .map_err(|e| invalid(path, e))?,
+                cvss_score: r.cvss_score,
+                cvss_vector: r.cvss_vector,
+            })
+        })
+        .collect::<Result<Vec<_>, SnapshotError>>()?;
+    let mut index = HashMap::with_capacity(stored.index.len());
+    for (eco, name, entries) in stored.index {
+        index.insert((eco, name), entries);
+    }
+    Ok(Database {
+        revision: stored.revision,
+        updated_at: stored.updated_at.parse().map_err(|e| invalid(path, e))?,
+        records,
+        index,
+        ecosystems: stored.ecosystems.into_iter().collect(),
+    })
+}
+
+/// Where the snapshot of `revision` lives under `dir`.
+pub fn snapshot_path(dir: &Path, revision: &str) -> PathBuf {
+    dir.join(format!("osv-{revision}.snapshot"))
+}
+
+/// Loads `root` from its snapshot in `snapshot_dir` when one matches the
+/// zips' revision; otherwise from the zips, then writes the snapshot
+/// (a failure to write is logged, not fatal).
+pub fn load_with_snapshot(
+    root: &Path,
+    config: &DbConfig,
+    snapshot_dir: &Path,
+) -> Result<Database, LoadError> {
+    let revision = load::revision_of(root, config)?;
+    let path = snapshot_path(snapshot_dir, &revision);
+    match read_snapshot(&path) {
+        Ok(db) if db.revision() == revision => return Ok(db),
+        Ok(_) => tracing::warn!(path = %path.display(), "snapshot holds another revision"),
+        Err(SnapshotError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => tracing::warn!(%error, "snapshot unreadable; loading the zips"),
+    }
+    let db = load::load_dir(root, config)?;
+    if let Err(error) = write_snapshot(&db, &snapshot_path(snapshot_dir, db.revision())) {
+        tracing::warn!(%error, "could not write the database snapshot");
+    }
+    Ok(db)
+}

@@ -1,0 +1,73 @@
+//! The on-disk snapshot on the real exports in ../shared/osv (see its
+//! SOURCES.md): a restart from the snapshot gives the same database and
+//! the same findings; a stale or damaged snapshot falls back to the zips.
+
+use scangate::model::{Inventory, Location, OsInfo, Package, PackageKind};
+use scangate::vulndb::snapshot::{load_with_snapshot, read_snapshot, snapshot_path};
+use scangate::vulndb::{DbConfig, load_dir};
+use std::path::{Path, PathBuf};
+
+/// `../shared/osv` beside the repo (CI), or two levels up for a worktree.
+fn shared_osv() -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["../shared/osv", "../../shared/osv"]
+        .iter()
+        .map(|p| repo.join(p))
+        .find(|p| p.is_dir())
+        .expect("the real OSV exports in ../shared/osv")
+}
+
+fn package(name: &str, version: &str, kind: PackageKind) -> Package {
+    Package {
+        name: name.into(),
+        version: version.into(),
+        kind,
+        purl: format!("pkg:generic/{name}@{version}"),
+        source_name: None,
+        source_version: None,
+        arch: None,
+        location: Location {
+            layer: None,
+            path: "app".into(),
+        },
+    }
+}
+
+#[test]
+fn snapshot_round_trips_the_real_exports() {
+    let snapshots = tempfile::tempdir().unwrap();
+    let config = DbConfig::default();
+    let from_zips = load_dir(&shared_osv(), &config).unwrap();
+    let first = load_with_snapshot(&shared_osv(), &config, snapshots.path()).unwrap();
+    let path = snapshot_path(snapshots.path(), from_zips.revision());
+    assert!(path.is_file(), "snapshot written at {}", path.display());
+    let restored = read_snapshot(&path).unwrap();
+    for db in [&first, &restored] {
+        assert_eq!(db.revision(), from_zips.revision());
+        assert_eq!(db.updated_at(), from_zips.updated_at());
+        assert_eq!(db.records(), from_zips.records());
+        assert_eq!(db.ecosystems(), from_zips.ecosystems());
+    }
+    let inventory = Inventory {
+        os: Some(OsInfo {
+            family: "almalinux".into(),
+            version: "9.3".into(),
+            ..OsInfo::default()
+        }),
+        packages: vec![
+            package("stdlib", "1.19.8", PackageKind::Golang),
+            package("openssl", "0.8.3", PackageKind::Cargo),
+            package("openssl", "1:3.0.7-24.el9", PackageKind::Rpm),
+        ],
+    };
+    let expected = from_zips.match_inventory(&inventory);
+    assert!(expected.findings.len() > 10, "{expected:?}");
+    assert_eq!(restored.match_inventory(&inventory), expected);
+
+    // A damaged snapshot is ignored and rewritten from the zips.
+    std::fs::write(&path, b"not a snapshot").unwrap();
+    assert!(read_snapshot(&path).is_err());
+    let rebuilt = load_with_snapshot(&shared_osv(), &config, snapshots.path()).unwrap();
+    assert_eq!(rebuilt.records(), from_zips.records());
+    assert!(read_snapshot(&path).is_ok());
+}
