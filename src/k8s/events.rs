@@ -1,7 +1,7 @@
 //! [`EventSink`] on the events.k8s.io/v1 API. `emit` only queues (bounded;
 //! overflow is counted and dropped); a background task writes events,
 //! aggregating repeats of the same reason on the same object within a window
-//! into one Event with a series count, under a token-bucket rate limit, so a
+//! into one Event whose series count is written once per flush interval, under a token-bucket rate limit, so a
 //! crash-looping controller cannot flood the API server.
 
 use crate::admission::ports::{AdmissionEvent, EventSink};
@@ -28,6 +28,8 @@ pub struct EventsConfig {
     /// Repeats of a reason on one object within this window update one
     /// Event's series count instead of creating another.
     pub aggregation_window_seconds: u64,
+    /// How often series counts of repeated events are written.
+    pub flush_interval_seconds: u64,
     /// Token bucket: API writes allowed in a burst.
     pub burst: u32,
     /// Token bucket: API writes allowed per minute, sustained.
@@ -43,6 +45,7 @@ impl Default for EventsConfig {
         EventsConfig {
             queue_capacity: 1024,
             aggregation_window_seconds: 600,
+            flush_interval_seconds: 5,
             burst: 25,
             writes_per_minute: 60,
             reporting_controller: "scangate.dev/webhook".to_string(),
@@ -117,7 +120,8 @@ impl Writer {
 
     async fn run(mut self, mut receiver: mpsc::Receiver<AdmissionEvent>) {
         // Counts held back by the rate limit are flushed on this tick.
-        let mut flush = tokio::time::interval(Duration::from_secs(5));
+        let period = Duration::from_secs(self.config.flush_interval_seconds.max(1));
+        let mut flush = tokio::time::interval_at(Instant::now() + period, period);
         loop {
             tokio::select! {
                 next = receiver.recv() => match next {
@@ -154,17 +158,8 @@ impl Writer {
             event.name.clone(),
         );
         if let Some(series) = self.series.get_mut(&key) {
+            // Repeats only count; the flush tick writes the total once.
             series.count = series.count.saturating_add(1);
-            let (name, namespace, count) = (
-                series.event_name.clone(),
-                series.namespace.clone(),
-                series.count,
-            );
-            if self.take_token() && self.patch_series(&namespace, &name, count).await {
-                if let Some(series) = self.series.get_mut(&key) {
-                    series.written = count;
-                }
-            }
             return;
         }
         if !self.take_token() {
