@@ -8,7 +8,9 @@ use std::process::Command;
 #[test]
 fn chart_lints_renders_validates_and_manifests_are_current() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let venv = std::env::var("VENV").map(PathBuf::from).unwrap_or_else(|_| root.join(".venv"));
+    let venv = std::env::var("VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join(".venv"));
     let python = venv.join("bin/python");
     assert!(
         python.exists(),
