@@ -1,1 +1,13 @@
-//! TODO(owner of k8s)
+//! Everything that talks to the Kubernetes API: the CRDs, watches that keep
+//! the policy store and namespace labels current, pull credentials from
+//! secrets, events, scan-report objects and leader election.
+
+pub mod crds;
+pub mod dockerconfig;
+pub mod events;
+pub mod leader;
+pub mod namespaces;
+pub mod policy_watch;
+pub mod pull_secrets;
+pub mod report;
+pub mod report_writer;

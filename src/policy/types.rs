@@ -119,6 +119,7 @@ pub struct ClusterScanPolicySpec {
     shortname = "sx",
     printcolumn = r#"{"name":"Vulnerabilities","type":"string","jsonPath":".spec.vulnerabilities"}"#,
     printcolumn = r#"{"name":"Images","type":"string","jsonPath":".spec.images"}"#,
+    printcolumn = r#"{"name":"Scope","type":"string","jsonPath":".spec.namespaces"}"#,
     printcolumn = r#"{"name":"Reviewed-By","type":"string","jsonPath":".spec.reviewedBy"}"#,
     printcolumn = r#"{"name":"Expires","type":"string","format":"date","jsonPath":".spec.expires"}"#
 )]

@@ -1,0 +1,323 @@
+//! The cluster adapters against the fake API server, through the real
+//! `kube::Client` over HTTP.
+
+#[path = "support/fake_apiserver.rs"]
+mod fake_apiserver;
+
+use fake_apiserver::FakeApiServer;
+use k8s_openapi::api::core::v1::{LocalObjectReference, PodSpec};
+use kube::Api;
+use kube::api::PostParams;
+use scangate::admission::ports::{
+    AdmissionEvent, AdmissionEventReason, EventSink, NamespaceLabels, PolicyStore, PullCredentials,
+};
+use scangate::k8s::events::{ClusterEventSink, EventsConfig};
+use scangate::k8s::leader::{LeaderConfig, LeaderElector};
+use scangate::k8s::namespaces::NamespaceReflector;
+use scangate::k8s::policy_watch::PolicyWatch;
+use scangate::k8s::pull_secrets::{ClusterPullCredentials, PullSecretsConfig};
+use scangate::k8s::report::{ImageScanReport, ImageScanReportSpec, ReportedFinding};
+use scangate::k8s::report_writer::ReportWriter;
+use scangate::model::Severity;
+use scangate::policy::{ClusterScanPolicy, ClusterScanPolicySpec, PolicyMode};
+use scangate::registry::RegistryAuth;
+use serde_json::{Value, json};
+use std::future::Future;
+
+const POLICIES: &str = "/apis/scangate.dev/v1alpha1/clusterscanpolicies";
+
+/// Polls until `check` holds; gives up after many rounds with a message
+/// (a guard against hangs, not a timing assertion).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+fn exception(namespace: &str, name: &str, vuln: &str) -> Value {
+    json!({"apiVersion": "scangate.dev/v1alpha1", "kind": "ScanException",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"vulnerabilities": [vuln], "reason": "accepted", "expires": "2030-01-01"}})
+}
+
+#[tokio::test]
+async fn policy_store_follows_watches_across_restart_and_410() {
+    let mut fake = FakeApiServer::start().await;
+    let client = fake.client();
+    let store = PolicyStore::default();
+    let watch = PolicyWatch::start(client.clone(), store.clone());
+    watch.wait_until_ready().await.unwrap();
+    assert!(store.snapshot().policies.is_empty());
+
+    // Created through the real client: the store sees it via the watch.
+    let policy = ClusterScanPolicy::new(
+        "default",
+        ClusterScanPolicySpec {
+            mode: PolicyMode::Audit,
+            ..ClusterScanPolicySpec::default()
+        },
+    );
+    Api::<ClusterScanPolicy>::all(client.clone())
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+    eventually("policy in store", || async {
+        store.snapshot().policies.len() == 1
+    })
+    .await;
+    assert_eq!(store.snapshot().policies[0].spec.mode, PolicyMode::Audit);
+
+    // A restart: changes made while it was down arrive afterwards.
+    fake.stop().await;
+    fake.put(
+        "/apis/scangate.dev/v1alpha1/namespaces/team-a/scanexceptions",
+        exception("team-a", "openssl", "CVE-2024-0001"),
+    );
+    fake.restart().await;
+    eventually("exception after restart", || async {
+        store.snapshot().exceptions.len() == 1
+    })
+    .await;
+
+    // History compacted while down: watches get 410 Gone and relist.
+    fake.stop().await;
+    fake.delete(POLICIES, "default");
+    fake.put(
+        "/apis/scangate.dev/v1alpha1/namespaces/team-b/scanexceptions",
+        exception("team-b", "zlib", "CVE-2024-0002"),
+    );
+    fake.compact();
+    fake.restart().await;
+    eventually("relist after 410", || async {
+        let set = store.snapshot();
+        set.policies.is_empty() && set.exceptions.len() == 2
+    })
+    .await;
+    let set = store.snapshot();
+    assert_eq!(
+        set.exceptions[1].spec.vulnerabilities,
+        vec!["CVE-2024-0002"]
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.contains("watch=true") && r.contains("allowWatchBookmarks=true")),
+        "watches ask for bookmarks"
+    );
+    watch.abort();
+}
+
+#[tokio::test]
+async fn namespace_labels_come_from_the_reflector() {
+    let fake = FakeApiServer::start().await;
+    fake.put(
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "prod", "labels": {"env": "prod"}}}),
+    );
+    let (namespaces, task) = NamespaceReflector::start(fake.client());
+    namespaces.wait_until_ready().await.unwrap();
+    assert_eq!(
+        namespaces
+            .labels("prod")
+            .unwrap()
+            .get("env")
+            .map(String::as_str),
+        Some("prod")
+    );
+    assert_eq!(namespaces.labels("absent"), None);
+    fake.put(
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "dev", "labels": {"env": "dev"}}}),
+    );
+    eventually("new namespace", || async {
+        namespaces.labels("dev").is_some()
+    })
+    .await;
+    task.abort();
+}
+
+fn docker_secret(name: &str, registry: &str, user: &str) -> Value {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let config = json!({"auths": {registry: {"auth": b64(&format!("{user}:secret-{user}"))}}});
+    json!({"metadata": {"name": name}, "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": b64(&config.to_string())}})
+}
+
+#[tokio::test]
+async fn pull_credentials_pod_then_service_account_then_global() {
+    use base64::Engine;
+    let fake = FakeApiServer::start().await;
+    let secrets = "/api/v1/namespaces/app/secrets";
+    fake.put(secrets, docker_secret("pod-secret", "reg.one:5000", "pod"));
+    fake.put(
+        secrets,
+        docker_secret("sa-secret", "https://index.docker.io/v1/", "sa"),
+    );
+    let legacy = json!({"quay.io": {"auth":
+        base64::engine::general_purpose::STANDARD.encode("global:secret-global")}});
+    fake.put(
+        "/api/v1/namespaces/scangate/secrets",
+        json!({"metadata": {"name": "global"}, "type": "kubernetes.io/dockercfg",
+            "data": {".dockercfg": base64::engine::general_purpose::STANDARD.encode(legacy.to_string())}}),
+    );
+    fake.put(
+        "/api/v1/namespaces/app/serviceaccounts",
+        json!({"metadata": {"name": "builder"}, "imagePullSecrets": [{"name": "sa-secret"}]}),
+    );
+    let config = PullSecretsConfig {
+        global_secret: Some("scangate/global".into()),
+        ..PullSecretsConfig::default()
+    };
+    let credentials = ClusterPullCredentials::new(fake.client(), &config);
+    let spec = PodSpec {
+        service_account_name: Some("builder".into()),
+        image_pull_secrets: Some(vec![
+            LocalObjectReference {
+                name: "pod-secret".into(),
+            },
+            LocalObjectReference {
+                name: "missing".into(),
+            },
+        ]),
+        ..PodSpec::default()
+    };
+    let got = credentials.for_pod("app", &spec).await;
+    let basic = |u: &str| RegistryAuth::Basic {
+        username: u.into(),
+        password: format!("secret-{u}"),
+    };
+    assert_eq!(
+        got.entries,
+        vec![
+            ("reg.one:5000".into(), basic("pod")),
+            ("docker.io".into(), basic("sa")),
+            ("quay.io".into(), basic("global")),
+        ]
+    );
+    assert!(!format!("{got:?}").contains("secret-pod"), "never in Debug");
+
+    // Cached: a second lookup reads nothing from the API server.
+    let before = fake.requests().len();
+    credentials.for_pod("app", &spec).await;
+    let after: Vec<String> = fake.requests()[before..].to_vec();
+    assert!(
+        after.iter().all(|r| r.contains("/missing")),
+        "only the missing secret is read again: {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn events_are_aggregated_into_series() {
+    let fake = FakeApiServer::start().await;
+    let (sink, _task) = ClusterEventSink::start(fake.client(), EventsConfig::default());
+    let event = |name: &str| AdmissionEvent {
+        reason: AdmissionEventReason::Denied,
+        event_type: "Warning",
+        namespace: "app".into(),
+        kind: "Pod".into(),
+        name: name.into(),
+        message: "image has CRITICAL CVE-2024-0001".into(),
+    };
+    for _ in 0..40 {
+        sink.emit(event("crashloop"));
+    }
+    sink.emit(event("other"));
+    let events = "/apis/events.k8s.io/v1/namespaces/app/events";
+    eventually("aggregated series of 40", || async {
+        let all = fake.objects(events);
+        all.len() == 2
+            && all
+                .iter()
+                .any(|e| e["regarding"]["name"] == "crashloop" && e["series"]["count"] == json!(40))
+    })
+    .await;
+    let all = fake.objects(events);
+    let first = all
+        .iter()
+        .find(|e| e["regarding"]["name"] == "crashloop")
+        .unwrap();
+    assert_eq!(first["reason"], "ImageDenied");
+    assert_eq!(first["type"], "Warning");
+    assert_eq!(first["regarding"]["kind"], "Pod");
+    // Aggregated: 41 occurrences cost two creates and a series update per
+    // flush interval (one, unless the machine stalls for a whole interval).
+    let writes = fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST") || r.starts_with("PATCH"))
+        .count();
+    assert!(writes <= 4, "{:?}", fake.requests());
+    assert_eq!(sink.dropped(), 0);
+}
+
+#[tokio::test]
+async fn report_writer_creates_then_updates_capped() {
+    let fake = FakeApiServer::start().await;
+    let writer = ReportWriter::new(fake.client(), 3);
+    let finding = |id: &str, severity| ReportedFinding {
+        id: id.into(),
+        package: "openssl".into(),
+        severity,
+        fixed_version: Some("3.0.1".into()),
+    };
+    let mut spec = ImageScanReportSpec {
+        digest: "sha256:abc".into(),
+        image: "reg/app:1".into(),
+        counts: Default::default(),
+        fixable: Default::default(),
+        database_revision: "r1".into(),
+        scanned_at: "2026-11-23T08:00:00Z".into(),
+        findings: vec![
+            finding("A-1", Severity::Low),
+            finding("A-2", Severity::Critical),
+            finding("A-3", Severity::High),
+            finding("A-4", Severity::Medium),
+        ],
+        truncated: false,
+    };
+    let written = writer.write(spec.clone()).await.unwrap();
+    assert_eq!(written.metadata.name.as_deref(), Some("sha256-abc"));
+    spec.database_revision = "r2".into();
+    writer.write(spec).await.unwrap();
+    let stored: ImageScanReport = Api::all(fake.client()).get("sha256-abc").await.unwrap();
+    assert_eq!(stored.spec.database_revision, "r2");
+    let ids: Vec<&str> = stored.spec.findings.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, vec!["A-2", "A-3", "A-4"]);
+    assert!(stored.spec.truncated);
+}
+
+#[tokio::test]
+async fn one_leader_at_a_time() {
+    let fake = FakeApiServer::start().await;
+    let config = LeaderConfig::default();
+    let a = LeaderElector::new(fake.client(), "scangate", "pod-a", config.clone());
+    let b = LeaderElector::new(fake.client(), "scangate", "pod-b", config);
+    assert!(a.try_acquire_or_renew().await.unwrap());
+    assert!(!b.try_acquire_or_renew().await.unwrap());
+    assert!(a.try_acquire_or_renew().await.unwrap());
+    let leases = fake.objects("/apis/coordination.k8s.io/v1/namespaces/scangate/leases");
+    assert_eq!(leases[0]["spec"]["holderIdentity"], "pod-a");
+}
+
+#[test]
+fn chart_crds_match_generated() {
+    let generated = scangate::k8s::crds::crds_yaml().unwrap();
+    let chart = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/charts/scangate/crds/scangate-crds.yaml"
+    ))
+    .unwrap();
+    assert_eq!(
+        chart, generated,
+        "run: scangate crds > charts/scangate/crds/scangate-crds.yaml"
+    );
+}
