@@ -209,10 +209,10 @@ impl Writer {
             if !self.take_token() {
                 return;
             }
-            if self.patch_series(&namespace, &name, count).await {
-                if let Some(series) = self.series.get_mut(&key) {
-                    series.written = count;
-                }
+            if self.patch_series(&namespace, &name, count).await
+                && let Some(series) = self.series.get_mut(&key)
+            {
+                series.written = count;
             }
         }
     }

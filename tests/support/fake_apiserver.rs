@@ -468,14 +468,14 @@ fn replace(state: &State, path: &ApiPath, name: &str, mut body: Value) -> Respon
     let expected = body["metadata"]["resourceVersion"]
         .as_str()
         .map(str::to_string);
-    if let Some(expected) = expected {
-        if current["metadata"]["resourceVersion"].as_str() != Some(expected.as_str()) {
-            return status(
-                409,
-                "Conflict",
-                "the object has been modified; please apply your changes to the latest version and try again",
-            );
-        }
+    if let Some(expected) = expected
+        && current["metadata"]["resourceVersion"].as_str() != Some(expected.as_str())
+    {
+        return status(
+            409,
+            "Conflict",
+            "the object has been modified; please apply your changes to the latest version and try again",
+        );
     }
     if path.subresource.as_deref() == Some("status") {
         let mut updated = current;

@@ -44,10 +44,10 @@ pub fn header_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
         if line.is_empty() {
             break;
         }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case(key) {
-                return Some(v.trim());
-            }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case(key)
+        {
+            return Some(v.trim());
         }
     }
     None
