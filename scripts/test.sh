@@ -20,6 +20,10 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== tests"
 cargo nextest run --no-fail-fast
+if [ -n "${SCANGATE_FUZZ_SECONDS:-}" ]; then
+  echo "== fuzzing"
+  bash scripts/fuzz.sh "$SCANGATE_FUZZ_SECONDS"
+fi
 for check in scripts/checks/*; do
   [ -x "$check" ] || continue
   echo "== $check"
