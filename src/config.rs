@@ -181,11 +181,27 @@ pub enum LogFormat {
 }
 
 /// The vulnerability database.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DbConfig {
-    /// Folder holding `<Ecosystem>/all.zip` (`--db`).
+    /// Folder holding `<Ecosystem>/all.zip`, or a `file://` / `https://`
+    /// mirror of that layout (`--db`).
     pub root: Option<PathBuf>,
+    /// Where a mirror is synced to (`cacheDir`).
+    pub cache_dir: PathBuf,
+    /// How often the database is synced and, if it changed, swapped
+    /// (`refreshInterval`).
+    pub refresh_interval: ConfigDuration,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        DbConfig {
+            root: None,
+            cache_dir: PathBuf::from(".cache/scangate-db"),
+            refresh_interval: ConfigDuration::secs(3600),
+        }
+    }
 }
 
 /// Why the configuration could not be read.

@@ -12,7 +12,10 @@ use crate::scan::Scanner;
 use crate::scan::local_images::LocalImages;
 use crate::scan::orchestrator::Orchestrator;
 use crate::telemetry::Metrics;
-use crate::vulndb::{DbConfig as VulnDbConfig, DbHandle, load_dir};
+use crate::vulndb::{
+    DbConfig as VulnDbConfig, DbHandle, DbMetrics, DbSource, open,
+    register_metrics as register_db_metrics, spawn_refresher,
+};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -98,17 +101,36 @@ pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
 }
 
 /// The scanner behind the webhook. The one place where it is constructed.
-pub fn build_scanner(config: &Config) -> anyhow::Result<(Arc<dyn Scanner>, Arc<ImageScanner>)> {
+/// Opens the database named by `db.root` (syncing a mirror first), puts it
+/// in service and keeps it fresh every `db.refreshInterval`.
+async fn open_database(config: &Config, db: &DbHandle, metrics: &DbMetrics) -> anyhow::Result<()> {
     let root = config
         .db
         .root
         .clone()
         .context("no vulnerability database: pass --db ROOT (or set db.root)")?;
-    let database = load_dir(&root, &VulnDbConfig::default())
+    let source = DbSource::parse(&root.to_string_lossy(), &config.db.cache_dir);
+    let load = VulnDbConfig::default();
+    let database = open(&source, &load, metrics)
+        .await
         .with_context(|| format!("loading the vulnerability database {}", root.display()))?;
     tracing::info!(root = %root.display(), revision = database.revision(), "vulnerability database loaded");
-    let db = DbHandle::default();
     db.replace(database);
+    spawn_refresher(
+        db.clone(),
+        source,
+        load,
+        config.db.refresh_interval.get(),
+        metrics.clone(),
+    );
+    Ok(())
+}
+
+/// The real scanner over `db`, reading `localImages` from their layouts.
+pub fn build_scanner(
+    config: &Config,
+    db: DbHandle,
+) -> anyhow::Result<(Arc<dyn Scanner>, Arc<ImageScanner>)> {
     let engine = Arc::new(ImageScanner::new(config.scanner.clone(), db));
     let scanner: Arc<dyn Scanner> = if config.local_images.is_empty() {
         engine.clone()
@@ -178,8 +200,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         Some(path) => read_docker_config(path)?,
         None => Default::default(),
     };
-    let (scanner, engine) = build_scanner(&config).context("building the scanner")?;
-    let metrics = Metrics::with_components(|registry| engine.register_metrics(registry));
+    let db = DbHandle::default();
+    let (scanner, engine) = build_scanner(&config, db.clone()).context("building the scanner")?;
+    let mut db_metrics = None;
+    let metrics = Metrics::with_components(|registry| {
+        engine.register_metrics(registry);
+        db_metrics = Some(register_db_metrics(registry));
+    });
+    let db_metrics = db_metrics.context("database metrics were not registered")?;
+    open_database(&config, &db, &db_metrics).await?;
     let admission = Admission {
         orchestrator: Orchestrator::new(scanner, config.orchestrator.clone(), metrics.clone()),
         policies: PolicyStore::new(PolicySet {
