@@ -111,14 +111,15 @@ impl RegistryPolicy {
 
 /// `host:port`, `[v6]:port`, `host` → (host, port), port 443 by default.
 fn split_host_port(registry: &str) -> (&str, u16) {
-    if let Some(rest) = registry.strip_prefix('[') {
-        if let Some((host, after)) = rest.split_once(']') {
-            let port = after
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(443);
-            return (host, port);
-        }
+    if let Some((host, after)) = registry
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+    {
+        let port = after
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(443);
+        return (host, port);
     }
     match registry.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => (host, port.parse().unwrap_or(443)),
