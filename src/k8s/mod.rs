@@ -3,7 +3,6 @@
 //! secrets, events, scan-report objects and leader election.
 
 pub mod crds;
-pub mod dockerconfig;
 pub mod events;
 pub mod leader;
 pub mod namespaces;

@@ -4,7 +4,7 @@
 //! never reach a log line (only secret names do).
 
 use crate::admission::ports::PullCredentials;
-use crate::k8s::dockerconfig::{parse_dockercfg, parse_dockerconfigjson};
+use crate::registry::parse_docker_config;
 use crate::registry::{Credentials, RegistryAuth};
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{PodSpec, Secret, ServiceAccount};
@@ -139,7 +139,7 @@ pub enum PullSecretError {
     #[error("secret has no {0} key")]
     MissingKey(&'static str),
     #[error(transparent)]
-    Parse(#[from] crate::k8s::dockerconfig::DockerConfigError),
+    Parse(#[from] crate::registry::DockerConfigError),
 }
 
 /// Registry entries of a `kubernetes.io/dockerconfigjson` or
@@ -153,10 +153,11 @@ pub fn secret_to_entries(secret: &Secret) -> Result<Vec<(String, RegistryAuth)>,
             .ok_or(PullSecretError::MissingKey(key))
     };
     match kind {
+        // One parser reads both payloads (`{"auths": …}` and the legacy map).
         "kubernetes.io/dockerconfigjson" => {
-            Ok(parse_dockerconfigjson(value(".dockerconfigjson")?)?)
+            Ok(parse_docker_config(value(".dockerconfigjson")?)?.entries)
         }
-        "kubernetes.io/dockercfg" => Ok(parse_dockercfg(value(".dockercfg")?)?),
+        "kubernetes.io/dockercfg" => Ok(parse_docker_config(value(".dockercfg")?)?.entries),
         other => Err(PullSecretError::WrongType(other.to_string())),
     }
 }

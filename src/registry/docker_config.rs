@@ -213,4 +213,45 @@ mod tests {
         assert!(parse_docker_config(b"[1,2]").is_err());
         assert!(parse_docker_config(b"{").is_err());
     }
+
+    /// Moved from the cluster code's former parser of pull-secret payloads.
+    #[test]
+    fn pull_secret_payloads_read_auth_username_password_and_tokens() {
+        let json = br#"{"auths":{
+            "https://index.docker.io/v1/":{"auth":"dXNlcjpwYTpzcw=="},
+            "reg.example:5000":{"username":"u","password":"p"},
+            "ghcr.io":{"identitytoken":"tok"}}}"#;
+        let entries = parse_docker_config(json).unwrap().entries;
+        assert_eq!(
+            entries,
+            vec![
+                ("ghcr.io".into(), RegistryAuth::Bearer("tok".into())),
+                (
+                    "docker.io".into(),
+                    RegistryAuth::Basic {
+                        username: "user".into(),
+                        password: "pa:ss".into()
+                    }
+                ),
+                (
+                    "reg.example:5000".into(),
+                    RegistryAuth::Basic {
+                        username: "u".into(),
+                        password: "p".into()
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_dockercfg_payloads_and_bad_auth() {
+        let entries = parse_docker_config(br#"{"quay.io":{"auth":"YTpi"}}"#).unwrap();
+        assert_eq!(entries.entries.len(), 1);
+        assert!(matches!(
+            parse_docker_config(br#"{"quay.io":{"auth":"!!"}}"#),
+            Err(DockerConfigError::Entry { .. })
+        ));
+        assert!(parse_docker_config(b"[").is_err());
+    }
 }
