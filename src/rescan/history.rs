@@ -55,13 +55,7 @@ pub struct HistoryStore {
 /// digest, with every character outside `[A-Za-z0-9._-]` replaced, so a
 /// hostile reference cannot name a path outside the store.
 pub fn repository_folder(image: &str) -> String {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
-    let repository = match without_digest[last_slash..].rfind(':') {
-        Some(colon) => &without_digest[..last_slash + colon],
-        None => without_digest,
-    };
-    let cleaned: String = repository
+    let cleaned: String = super::running::repository_of(image)
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {

@@ -109,11 +109,11 @@ pub fn containers_of(pod: &Pod) -> Vec<RunningContainer> {
         .into_iter()
         .filter(|(_, image)| !image.is_empty())
         .map(|(name, image)| RunningContainer {
-            digest: digests.get(&name).cloned().or_else(|| {
-                image
-                    .rsplit_once('@')
-                    .and_then(|(_, d)| digest_of_image_id(&format!("x@{d}")))
-            }),
+            // A spec pinned by digest names it in the same `repo@digest` form.
+            digest: digests
+                .get(&name)
+                .cloned()
+                .or_else(|| digest_of_image_id(&image)),
             image,
         })
         .collect()
@@ -149,12 +149,7 @@ pub fn running_images<'a>(
             let Some(digest) = container.digest else {
                 continue;
             };
-            let repository = container
-                .image
-                .split('@')
-                .next()
-                .map(strip_tag)
-                .unwrap_or_default();
+            let repository = repository_of(&container.image);
             let entry = out.entry(digest.clone()).or_insert_with(|| RunningImage {
                 image: format!("{repository}@{digest}"),
                 digest: digest.clone(),
@@ -167,12 +162,15 @@ pub fn running_images<'a>(
     out
 }
 
-/// `host:5000/app:1.0` → `host:5000/app` (a port's colon is not a tag's).
-fn strip_tag(reference: &str) -> String {
-    let slash = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[slash..].rfind(':') {
-        Some(colon) => reference[..slash + colon].to_string(),
-        None => reference.to_string(),
+/// The repository of a reference as written, digest and tag dropped:
+/// `host:5000/app:1.0@sha256:…` → `host:5000/app` (a port's colon is not a
+/// tag's). Works on any string, so hostile names need no parsing first.
+pub fn repository_of(reference: &str) -> &str {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    let slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+    match without_digest[slash..].rfind(':') {
+        Some(colon) => &without_digest[..slash + colon],
+        None => without_digest,
     }
 }
 
