@@ -126,7 +126,8 @@ pub async fn refresh_once(
     Ok(true)
 }
 
-/// Refreshes the database every `interval`; readers keep the old one
+/// Refreshes the database every `interval`, starting one interval from
+/// now; readers keep the old one
 /// until the new one is fully loaded, and keep it for good if loading fails.
 pub fn spawn_refresher(
     handle: DbHandle,
@@ -136,7 +137,9 @@ pub fn spawn_refresher(
     metrics: DbMetrics,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
+        // The caller has just opened the database: the first refresh is one
+        // interval away, not an immediate second sync and hash of every zip.
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
