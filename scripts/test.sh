@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export VENV=${VENV:-$PWD/.venv}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# A clean checkout builds once; incremental state would only cost disk.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 echo "== installing test dependencies"
 for deps in scripts/deps/*.sh; do

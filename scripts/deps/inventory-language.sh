@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real tools and files for tests/inventory_language.rs: Python (importlib
+# Real tools and files for tests/it/inventory_language.rs: Python (importlib
 # oracle), npm (npm ls), Ruby (gem list), Debian Java jars with their
 # maven-repo poms, Composer (offline install from path repositories), and
 # cargo-auditable under .cache/ for the Rust sample binary.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tools and data for the system-detector and layer tests
-# (tests/inventory_layer.rs, tests/inventory_system.rs):
+# (tests/it/inventory_layer.rs, tests/it/inventory_system.rs):
 #   - tar, gzip, zstd, xz-utils: layers built and compressed with the real tools (xz must be refused)
 #   - rpm (Debian's rpm 4.18: rpmbuild, rpm --initdb, sqlite backend, bdb_ro reader):
 #     the oracle for the rpm fixtures and a freshly built rpmdb

@@ -1,7 +1,7 @@
 //! TLS behaviour of the webhook: certificate rotation under load, protocol
 //! versions, and graceful shutdown finishing in-flight reviews.
 
-mod webhook_support;
+use crate::support::webhook as webhook_support;
 
 use serde_json::json;
 use std::sync::Arc;

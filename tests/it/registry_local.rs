@@ -2,10 +2,8 @@
 //! from a registry image with `skopeo copy`, scanned with no registry and
 //! giving the same inventory as the registry scan.
 
-#[path = "support/registry.rs"]
-mod registry_support;
-#[path = "support/scan_images.rs"]
-mod scan_images;
+use crate::support::registry as registry_support;
+use crate::support::scan_images;
 
 use registry_support::{Layer, Layout, TestRegistry, tar_layer};
 use scan_images::{OS_RELEASE, dpkg_status, names, scanner_for, test_db};

@@ -1,8 +1,7 @@
 //! The cluster adapters against the fake API server, through the real
 //! `kube::Client` over HTTP.
 
-#[path = "support/fake_apiserver.rs"]
-mod fake_apiserver;
+use crate::support::fake_apiserver;
 
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::core::v1::{LocalObjectReference, PodSpec};

@@ -1,10 +1,8 @@
 //! Pulls from a real `docker-registry`: anonymous and htpasswd auth, image
 //! indexes, zstd, whiteouts, a shared base layer analysed once, the guard.
 
-#[path = "support/registry.rs"]
-mod registry_support;
-#[path = "support/scan_images.rs"]
-mod scan_images;
+use crate::support::registry as registry_support;
+use crate::support::scan_images;
 
 use registry_support::{Layer, Layout, TestRegistry, tar_layer};
 use scan_images::{OS_RELEASE, dpkg_status, names, scanner_for, test_db};

@@ -1,0 +1,27 @@
+//! Every integration test in one binary. Twenty test binaries each linked
+//! the whole crate and its dependencies (about 300 MB apiece in a debug
+//! build), which filled CI's disk; one binary links once. nextest still runs
+//! each test in its own process.
+
+mod support;
+
+mod dev_mode;
+mod inventory_golang;
+mod inventory_language;
+mod inventory_layer;
+mod inventory_system;
+mod k8s_chart;
+mod k8s_cluster;
+mod registry_local;
+mod registry_pull;
+mod report_html;
+mod rescan_alerts;
+mod rescan_history;
+mod rescan_rescanner;
+mod scan_hostile;
+mod version_oracles;
+mod vulndb_osv;
+mod vulndb_snapshot;
+mod vulndb_sync;
+mod webhook_server;
+mod webhook_tls;

@@ -1,0 +1,6 @@
+//! Shared test helpers: real processes and fixtures the test modules start.
+
+pub mod fake_apiserver;
+pub mod registry;
+pub mod scan_images;
+pub mod webhook;
