@@ -41,6 +41,9 @@ VALUE_SETS = {
         "prometheusRule": {"enabled": True},
         "globalPullSecret": "scangate/pull",
         "replicaCount": 3,
+        "rescan": {"alertSinks": [{"name": "team", "url": "https://hooks.example.com/x", "format": "slack"}]},
+        "history": {"enabled": True, "storageClassName": "fast"},
+        "config": {"orchestrator": {"maxConcurrentScans": 8}},
     },
     "minimal": {"defaultPolicy": {"enabled": False}, "grafanaDashboard": {"enabled": False}, "webhook": {"matchConditions": []}},
 }
@@ -84,6 +87,30 @@ def validate(rendered, label, problems):
         problems.append(f"{label}: rendered nothing")
 
 
+def check_config(rendered, label, binary, problems):
+    """The rendered ConfigMap must be a configuration scangate accepts."""
+    import tempfile
+    for obj in yaml.safe_load_all(rendered):
+        if not obj or obj.get("kind") != "ConfigMap" or not obj["metadata"]["name"].endswith("-config"):
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            args = [binary, "serve", "--check-config"]
+            for key in ("config.yaml", "extra.yaml"):
+                if key in obj["data"]:
+                    path = Path(tmp) / key
+                    path.write_text(obj["data"][key])
+                    args += ["--config", str(path)]
+            run = subprocess.run(args, capture_output=True, text=True)
+            if run.returncode != 0:
+                problems.append(f"{label}: scangate rejects the rendered config: {run.stderr.strip()}")
+                return
+            effective = yaml.safe_load(run.stdout)
+            if effective["kubernetes"]["mode"] != "enabled" or not effective["db"]["root"]:
+                problems.append(f"{label}: rendered config does not use the cluster and a database")
+        return
+    problems.append(f"{label}: no scangate ConfigMap rendered")
+
+
 def main():
     update = "--update" in sys.argv[1:]
     problems = []
@@ -94,6 +121,7 @@ def main():
             problems.append(f"helm lint: {message.get('path')}: {message.get('error')}")
     problems += [f"helm lint: {e}" for e in report.get("errors") or []]
 
+    binary = os.environ.get("SCANGATE_BIN", str(ROOT / "target" / "debug" / "scangate"))
     default_render = None
     for label, values in VALUE_SETS.items():
         try:
@@ -102,6 +130,7 @@ def main():
             problems.append(f"{label}: render failed: {e}")
             continue
         validate(rendered, label, problems)
+        check_config(rendered, label, binary, problems)
         if label == "default":
             default_render = rendered
     for crd in yaml.safe_load_all(CRDS.read_text()):
@@ -121,7 +150,6 @@ def main():
         elif not MANIFEST.exists() or MANIFEST.read_text() != expected:
             problems.append("manifests/scangate.yaml is out of date: run scripts/check-chart.py --update")
 
-    binary = os.environ.get("SCANGATE_BIN", str(ROOT / "target" / "debug" / "scangate"))
     try:
         generated = subprocess.run([binary, "crds"], check=True, capture_output=True, text=True).stdout
         if generated != CRDS.read_text():

@@ -25,6 +25,11 @@ pub struct Config {
     /// reference → layout directory (`localImages:`). For air-gapped
     /// demos and tests; `serve --dev` maps the bundled sample images here.
     pub local_images: std::collections::BTreeMap<String, PathBuf>,
+    /// The cluster: watches, pull secrets, events, reports, leader election
+    /// (`kubernetes:`).
+    pub kubernetes: crate::k8s::config::KubernetesConfig,
+    /// The routine re-scan loop of the elected leader (`rescan:`).
+    pub rescan: crate::rescan::rescanner::RescanConfig,
 }
 
 /// What the webhook reviews and how it answers.
@@ -207,28 +212,53 @@ impl Default for DbConfig {
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Parse {
         path: PathBuf,
-        source: serde_yaml::Error,
+        error: serde_yaml::Error,
     },
 }
 
 impl Config {
     /// Reads a YAML file; an empty file is the default configuration.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
-        Config::parse(&text).map_err(|source| ConfigError::Parse {
+        Config::parse(&text).map_err(|error| ConfigError::Parse {
             path: path.to_path_buf(),
-            source,
+            error,
+        })
+    }
+
+    /// Reads several files, each overriding the ones before it key by key
+    /// (mappings merge; any other value replaces). None is the default.
+    pub fn load_all(paths: &[PathBuf]) -> Result<Config, ConfigError> {
+        let mut merged = serde_yaml::Value::Null;
+        for path in paths {
+            let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+                path: path.clone(),
+                error,
+            })?;
+            let value: serde_yaml::Value =
+                serde_yaml::from_str(&text).map_err(|error| ConfigError::Parse {
+                    path: path.clone(),
+                    error,
+                })?;
+            merge_yaml(&mut merged, value);
+        }
+        if merged.is_null() {
+            return Ok(Config::default());
+        }
+        serde_yaml::from_value(merged).map_err(|error| ConfigError::Parse {
+            path: paths.last().cloned().unwrap_or_default(),
+            error,
         })
     }
 
@@ -240,7 +270,28 @@ impl Config {
     }
 }
 
-/// A duration written `500ms`, `8s`, `5m`, `1h` or `2d`.
+/// Merges `over` into `base`: mappings key by key, anything else replaced;
+/// a null (an empty file) changes nothing.
+fn merge_yaml(base: &mut serde_yaml::Value, over: serde_yaml::Value) {
+    use serde_yaml::Value;
+    match (base, over) {
+        (_, Value::Null) => {}
+        (Value::Mapping(base), Value::Mapping(over)) => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(slot) => merge_yaml(slot, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
+/// A duration written `500ms`, `8s`, `5m`, `1h`, `2d` or `1w`: the one
+/// duration syntax of the configuration and of policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfigDuration(pub Duration);
 
@@ -264,6 +315,7 @@ impl ConfigDuration {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
             _ => return None,
         };
         number
@@ -294,7 +346,7 @@ impl<'de> Deserialize<'de> for ConfigDuration {
         let text = String::deserialize(d)?;
         ConfigDuration::parse(&text).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "invalid duration {text:?}: expected a number and a unit (ms, s, m, h, d), e.g. 8s"
+                "invalid duration {text:?}: expected a number and a unit (ms, s, m, h, d, w), e.g. 8s"
             ))
         })
     }
@@ -322,6 +374,25 @@ mod tests {
         assert_eq!(config.orchestrator.max_concurrent_scans, 2);
         assert!(config.webhook.pin_digests);
         assert_eq!(config.orchestrator.tag_ttl, ConfigDuration::secs(60));
+    }
+
+    #[test]
+    fn later_files_override_earlier_ones_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.yaml");
+        let extra = dir.path().join("extra.yaml");
+        let empty = dir.path().join("empty.yaml");
+        std::fs::write(&base, "server:\n  listen: 0.0.0.0:8443\norchestrator:\n  scanTimeout: 8s\n  maxConcurrentScans: 2\n").unwrap();
+        std::fs::write(&extra, "orchestrator:\n  maxConcurrentScans: 6\n").unwrap();
+        std::fs::write(&empty, "").unwrap();
+        let config = Config::load_all(&[base, extra.clone(), empty]).unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:8443");
+        assert_eq!(config.orchestrator.scan_timeout, ConfigDuration::secs(8));
+        assert_eq!(config.orchestrator.max_concurrent_scans, 6);
+        std::fs::write(&extra, "orchestrator:\n  maxConcurentScans: 6\n").unwrap();
+        let err = Config::load_all(&[extra]).unwrap_err().to_string();
+        assert!(err.contains("maxConcurentScans"), "{err}");
+        assert_eq!(Config::load_all(&[]).unwrap(), Config::default());
     }
 
     #[test]

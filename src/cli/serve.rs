@@ -6,7 +6,18 @@ use crate::admission::local::{
 use crate::admission::ports::{PolicySet, PolicyStore};
 use crate::admission::{Admission, system_clock};
 use crate::config::{Config, LogFormat};
+use crate::k8s::config::ClusterMode;
+use crate::k8s::leader::{LeaderElector, spawn_election};
+use crate::k8s::pods::PodReflector;
+use crate::k8s::report_writer::ReportMetrics;
+use crate::k8s::reporting_scanner::ReportingScanner;
+use crate::k8s::runtime::{self as cluster, ClusterRuntime};
 use crate::policy::load::PolicyDocuments;
+use crate::rescan::alerts::Notifier;
+use crate::rescan::controller::RescanController;
+use crate::rescan::history::HistoryStore;
+use crate::rescan::metrics::RescanMetrics;
+use crate::rescan::rescanner::Rescanner;
 use crate::scan::ImageScanner;
 use crate::scan::Scanner;
 use crate::scan::local_images::LocalImages;
@@ -24,9 +35,10 @@ use std::sync::Arc;
 /// Arguments of `scangate serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The YAML configuration file (every key has a default).
+    /// The YAML configuration file (every key has a default); repeatable,
+    /// later files override earlier ones key by key.
     #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub config: Vec<PathBuf>,
     /// HTTPS address [default: 0.0.0.0:8443, or server.listen].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
@@ -51,18 +63,24 @@ pub struct ServeArgs {
     /// A Docker config.json with registry credentials.
     #[arg(long, value_name = "FILE")]
     pub docker_config: Option<PathBuf>,
+    /// A kubeconfig file: use that cluster (policies, exceptions and
+    /// namespaces from its API, events, reports, re-scans).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
     /// Development mode: self-signed certificate, pretty logs, the bundled
-    /// examples (policies under examples/policies when none is given).
+    /// examples (policies under examples/policies when none is given), and
+    /// no cluster unless --kubeconfig names one.
     #[arg(long)]
     pub dev: bool,
+    /// Read the configuration, print it with every default filled in, and
+    /// exit (0 if it is valid).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// The configuration after the flags are applied over the file.
 pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
+    let mut config = Config::load_all(&args.config)?;
     if let Some(listen) = &args.listen {
         config.server.listen = listen.clone();
     }
@@ -83,6 +101,9 @@ pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
         .extend(args.insecure_registries.iter().cloned());
     if args.dev {
         config.telemetry.log_format = LogFormat::Pretty;
+        if args.kubeconfig.is_none() {
+            config.kubernetes.mode = ClusterMode::Disabled;
+        }
         if config.db.root.is_none() {
             config.db.root = Some(PathBuf::from("examples/db"));
         }
@@ -90,10 +111,10 @@ pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
             config.local_images = sample_images(Path::new("examples/images"));
         }
         // Offline on one machine: loopback only, unless told otherwise.
-        if args.listen.is_none() && args.config.is_none() {
+        if args.listen.is_none() && args.config.is_empty() {
             config.server.listen = "127.0.0.1:8443".into();
         }
-        if args.metrics_listen.is_none() && args.config.is_none() {
+        if args.metrics_listen.is_none() && args.config.is_empty() {
             config.server.metrics_listen = "127.0.0.1:9090".into();
         }
     }
@@ -164,63 +185,100 @@ fn sample_images(dir: &Path) -> BTreeMap<String, PathBuf> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let config = effective_config(&args)?;
-    crate::telemetry::init_logging(&config.telemetry);
-    let (cert, key) = match (&config.tls.cert_file, &config.tls.key_file) {
-        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
-        _ if args.dev => {
-            let dir = PathBuf::from(".cache/dev-tls");
-            let (ca, cert, key) = crate::tls::write_dev_certificates(&dir)?;
-            tracing::info!(ca = %ca.display(), "development certificate written; use --cacert with curl");
-            (cert, key)
-        }
-        _ => anyhow::bail!(
-            "--tls-cert and --tls-key (or tls.certFile/tls.keyFile) are required outside --dev"
-        ),
-    };
-    let mut policy_files = args.policies.clone();
-    if args.dev && policy_files.is_empty() {
-        let examples = PathBuf::from("examples/policies");
-        if let Ok(entries) = std::fs::read_dir(&examples) {
-            let mut found: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-                .collect();
-            found.sort();
-            policy_files = found;
-        }
+    if args.check_config {
+        print!("{}", serde_yaml::to_string(&config)?);
+        return Ok(0);
     }
-    let documents = PolicyDocuments::read_files(&policy_files)?;
+    crate::telemetry::init_logging(&config.telemetry);
+    let (cert, key) = tls_files(&config, args.dev)?;
+    let in_cluster = cluster::wanted(config.kubernetes.mode, args.kubeconfig.as_deref());
+    let documents = PolicyDocuments::read_files(&policy_files(&args))?;
+    if in_cluster && !(documents.policies.is_empty() && documents.exceptions.is_empty()) {
+        anyhow::bail!(
+            "--policy files and the cluster's ClusterScanPolicy/ScanException resources do not mix: the cluster's are used when connected (kubernetes.mode)"
+        );
+    }
     tracing::info!(
         policies = documents.policies.len(),
         exceptions = documents.exceptions.len(),
+        in_cluster,
         "policies loaded"
     );
-    let credentials = match &args.docker_config {
-        Some(path) => read_docker_config(path)?,
-        None => Default::default(),
-    };
+    let policies = PolicyStore::new(PolicySet {
+        policies: documents.policies,
+        exceptions: documents.exceptions,
+    });
     let db = DbHandle::default();
-    let (scanner, engine) = build_scanner(&config, db.clone()).context("building the scanner")?;
-    let mut db_metrics = None;
+    let (engine_scanner, engine) =
+        build_scanner(&config, db.clone()).context("building the scanner")?;
+    let mut registered = None;
     let metrics = Metrics::with_components(|registry| {
         engine.register_metrics(registry);
-        db_metrics = Some(register_db_metrics(registry));
+        registered = Some((
+            register_db_metrics(registry),
+            ReportMetrics::register(registry),
+            RescanMetrics::register(registry),
+        ));
     });
-    let db_metrics = db_metrics.context("database metrics were not registered")?;
+    let (db_metrics, report_metrics, rescan_metrics) =
+        registered.context("component metrics were not registered")?;
     open_database(&config, &db, &db_metrics).await?;
-    let admission = Admission {
-        orchestrator: Orchestrator::new(scanner, config.orchestrator.clone(), metrics.clone()),
-        policies: PolicyStore::new(PolicySet {
-            policies: documents.policies,
-            exceptions: documents.exceptions,
-        }),
-        namespaces: Arc::new(StaticNamespaceLabels::default()),
-        credentials: Arc::new(StaticCredentials(credentials)),
-        events: Arc::new(LogEventSink),
-        metrics: metrics.clone(),
-        config: config.webhook.clone(),
-        clock: system_clock(),
+
+    let mut background = Background::default();
+    let admission = if in_cluster {
+        let client = cluster::client(args.kubeconfig.as_deref()).await?;
+        let runtime =
+            ClusterRuntime::start(client, &config.kubernetes, policies.clone(), report_metrics)
+                .await?;
+        let scanner: Arc<dyn Scanner> = match &runtime.reports {
+            Some(reports) => Arc::new(ReportingScanner::new(engine_scanner, reports.clone())),
+            None => engine_scanner,
+        };
+        let admission = Admission {
+            orchestrator: Orchestrator::new(
+                scanner.clone(),
+                config.orchestrator.clone(),
+                metrics.clone(),
+            ),
+            policies: policies.clone(),
+            namespaces: Arc::new(runtime.namespaces.clone()),
+            credentials: Arc::new(runtime.credentials.clone()),
+            events: Arc::new(runtime.events.clone()),
+            metrics: metrics.clone(),
+            config: config.webhook.clone(),
+            clock: system_clock(),
+        };
+        if config.rescan.enabled {
+            start_rescans(
+                &config,
+                &runtime,
+                scanner,
+                policies,
+                rescan_metrics,
+                &mut background,
+            )?;
+        }
+        background.cluster = Some(runtime);
+        admission
+    } else {
+        let credentials = match &args.docker_config {
+            Some(path) => read_docker_config(path)?,
+            None => Default::default(),
+        };
+        Admission {
+            orchestrator: Orchestrator::new(
+                engine_scanner,
+                config.orchestrator.clone(),
+                metrics.clone(),
+            ),
+            policies,
+            namespaces: Arc::new(StaticNamespaceLabels::default()),
+            credentials: Arc::new(StaticCredentials(credentials)),
+            events: Arc::new(LogEventSink),
+            metrics: metrics.clone(),
+            config: config.webhook.clone(),
+            clock: system_clock(),
+        }
     };
     let certificate = crate::tls::ReloadingCert::load(&cert, &key)?;
     let _watch = certificate.watch(config.tls.reload_interval.get());
@@ -229,8 +287,118 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let server = crate::server::start(app, tls, &config.server, metrics).await?;
     shutdown_signal().await;
     tracing::info!("shutting down; finishing in-flight reviews");
+    background.stop();
     server.shutdown().await;
     Ok(0)
+}
+
+/// Tasks beside the server, stopped before it.
+#[derive(Default)]
+struct Background {
+    cluster: Option<ClusterRuntime>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop_rescans: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Background {
+    fn stop(self) {
+        if let Some(stop) = self.stop_rescans {
+            let _ = stop.send(true);
+        }
+        for task in self.tasks {
+            task.abort();
+        }
+        if let Some(runtime) = self.cluster {
+            runtime.stop();
+        }
+    }
+}
+
+/// The re-scan loop: every replica watches pods and campaigns for the
+/// Lease; only the leader re-scans.
+fn start_rescans(
+    config: &Config,
+    runtime: &ClusterRuntime,
+    scanner: Arc<dyn Scanner>,
+    policies: PolicyStore,
+    metrics: RescanMetrics,
+    background: &mut Background,
+) -> anyhow::Result<()> {
+    let rescan = &config.rescan;
+    let history = rescan
+        .history_dir
+        .as_ref()
+        .map(|dir| HistoryStore::new(dir.clone(), rescan.retention));
+    let notifier = (!rescan.alert_sinks.is_empty())
+        .then(|| Notifier::start(rescan.alert_sinks.clone(), rescan.dead_letter_file.clone()));
+    let rescanner = Rescanner::new(scanner.clone(), rescan.clone(), history, notifier)
+        .context("rescan.interval")?;
+    let (pods, pods_task) = PodReflector::start(runtime.client.clone());
+    let identity = std::env::var("POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("scangate-{}", std::process::id()));
+    let elector = LeaderElector::new(
+        runtime.client.clone(),
+        &config.kubernetes.own_namespace(),
+        &identity,
+        config.kubernetes.leader_election.clone(),
+    );
+    let (leadership, election_task) = spawn_election(elector);
+    let controller = Arc::new(RescanController::new(
+        Arc::new(rescanner),
+        scanner,
+        Arc::new(pods),
+        Arc::new(leadership),
+        Arc::new(runtime.credentials.clone()),
+        policies,
+        Arc::new(runtime.events.clone()),
+        metrics,
+    ));
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let tick = rescan.tick_interval.get();
+    let loop_task = tokio::spawn(controller.run(tick, async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }));
+    background
+        .tasks
+        .extend([pods_task, election_task, loop_task]);
+    background.stop_rescans = Some(stop);
+    tracing::info!(%identity, tick = %rescan.tick_interval, interval = %rescan.interval, "re-scan loop started (runs while this replica holds the lease)");
+    Ok(())
+}
+
+/// The certificate and key: from the configuration, or made up in `--dev`.
+fn tls_files(config: &Config, dev: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
+    match (&config.tls.cert_file, &config.tls.key_file) {
+        (Some(cert), Some(key)) => Ok((cert.clone(), key.clone())),
+        _ if dev => {
+            let dir = PathBuf::from(".cache/dev-tls");
+            let (ca, cert, key) = crate::tls::write_dev_certificates(&dir)?;
+            tracing::info!(ca = %ca.display(), "development certificate written; use --cacert with curl");
+            Ok((cert, key))
+        }
+        _ => anyhow::bail!(
+            "--tls-cert and --tls-key (or tls.certFile/tls.keyFile) are required outside --dev"
+        ),
+    }
+}
+
+/// `--policy` files; in `--dev` without any, the bundled examples.
+fn policy_files(args: &ServeArgs) -> Vec<PathBuf> {
+    if !args.dev || !args.policies.is_empty() || args.kubeconfig.is_some() {
+        return args.policies.clone();
+    }
+    let Ok(entries) = std::fs::read_dir("examples/policies") else {
+        return vec![];
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    found.sort();
+    found
 }
 
 async fn shutdown_signal() {

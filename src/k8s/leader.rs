@@ -6,10 +6,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 
 /// Settings of leader election (config key `leaderElection`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct LeaderConfig {
     pub lease_name: String,
     /// A lease not renewed for this long may be taken over.
@@ -108,4 +112,59 @@ fn expired(spec: &LeaseSpec, now: jiff::Timestamp) -> bool {
         Ok(until) => until < now,
         Err(_) => false,
     }
+}
+
+/// Leadership as the election loop last saw it; cheap to clone and read.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseLeadership {
+    leader: Arc<AtomicBool>,
+}
+
+impl LeaseLeadership {
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
+    }
+}
+
+impl crate::rescan::controller::Leadership for LeaseLeadership {
+    fn is_leader(&self) -> bool {
+        LeaseLeadership::is_leader(self)
+    }
+}
+
+/// Runs the election: tries to acquire or renew every third of the lease
+/// duration. Leadership is given up when renewals have failed for two
+/// thirds of the lease duration, before another replica may take the
+/// lease over, so two leaders never re-scan at once.
+pub fn spawn_election(elector: LeaderElector) -> (LeaseLeadership, JoinHandle<()>) {
+    let leadership = LeaseLeadership::default();
+    let flag = leadership.leader.clone();
+    let lease = Duration::from_secs(
+        u64::try_from(elector.config.lease_duration_seconds.max(3)).unwrap_or(30),
+    );
+    let period = lease / 3;
+    let task = tokio::spawn(async move {
+        let mut last_renewed: Option<Instant> = None;
+        loop {
+            match elector.try_acquire_or_renew().await {
+                Ok(held) => {
+                    if held != flag.load(Ordering::Relaxed) {
+                        tracing::info!(identity = %elector.identity, lease = %elector.config.lease_name, leader = held, "leadership changed");
+                    }
+                    flag.store(held, Ordering::Relaxed);
+                    last_renewed = held.then(Instant::now);
+                }
+                Err(error) => {
+                    let stale = last_renewed.is_none_or(|at| at.elapsed() >= period * 2);
+                    if stale && flag.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(%error, "lease not renewed in time; leadership given up");
+                    } else {
+                        tracing::warn!(%error, "lease renewal failed; retrying");
+                    }
+                }
+            }
+            tokio::time::sleep(period).await;
+        }
+    });
+    (leadership, task)
 }

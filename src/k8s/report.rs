@@ -70,6 +70,34 @@ pub struct ImageScanReportSpec {
     /// True when `findings` was cut to the cap.
     #[serde(default)]
     pub truncated: bool,
+    /// The latest scans of this digest, oldest first, this one last
+    /// (capped at `kubernetes.reports.historyLength`): whether findings
+    /// come and go without reading the full history.
+    #[serde(default)]
+    pub recent: Vec<ScanSummary>,
+}
+
+/// One scan of a digest, in a few numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanSummary {
+    #[schemars(schema_with = "date_time_schema")]
+    pub scanned_at: String,
+    pub database_revision: String,
+    pub counts: SeverityCounts,
+    pub fixable: SeverityCounts,
+}
+
+impl ImageScanReportSpec {
+    /// This scan, in a few numbers.
+    pub fn summary(&self) -> ScanSummary {
+        ScanSummary {
+            scanned_at: self.scanned_at.clone(),
+            database_revision: self.database_revision.clone(),
+            counts: self.counts.clone(),
+            fixable: self.fixable.clone(),
+        }
+    }
 }
 
 fn date_time_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -1,12 +1,21 @@
 //! Writes the [`ImageScanReport`] of a digest (server-side apply, so a
-//! create and an update are the same call), capped in size.
+//! create and an update are the same call), capped in size, with the
+//! summaries of its latest scans; and the queue that keeps those writes off
+//! the request path.
 
+use crate::k8s::config::ReportsConfig;
 use crate::k8s::report::{
-    ImageScanReport, ImageScanReportSpec, ReportedFinding, SeverityCounts, report_name,
+    ImageScanReport, ImageScanReportSpec, ReportedFinding, ScanSummary, SeverityCounts, report_name,
 };
 use crate::model::{ScanReport, Severity};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// The field manager scangate applies with.
 pub const FIELD_MANAGER: &str = "scangate";
@@ -16,25 +25,131 @@ pub const FIELD_MANAGER: &str = "scangate";
 pub struct ReportWriter {
     api: Api<ImageScanReport>,
     max_findings: usize,
+    history_length: usize,
 }
 
 impl ReportWriter {
-    /// `max_findings` is config key `reports.maxFindings`
+    /// `max_findings` is config key `kubernetes.reports.maxFindings`
     /// (default [`crate::k8s::report::DEFAULT_MAX_REPORTED_FINDINGS`]).
     pub fn new(client: Client, max_findings: usize) -> ReportWriter {
         ReportWriter {
             api: Api::all(client),
             max_findings,
+            history_length: ReportsConfig::default().history_length,
         }
     }
 
-    /// Creates or replaces the report object of `spec.digest`.
-    pub async fn write(&self, spec: ImageScanReportSpec) -> Result<ImageScanReport, kube::Error> {
+    /// How many scan summaries a report keeps (`kubernetes.reports.historyLength`).
+    pub fn with_history_length(mut self, history_length: usize) -> ReportWriter {
+        self.history_length = history_length.max(1);
+        self
+    }
+
+    /// Creates or replaces the report object of `spec.digest`, keeping the
+    /// summaries of the earlier scans the stored object holds.
+    pub async fn write(
+        &self,
+        mut spec: ImageScanReportSpec,
+    ) -> Result<ImageScanReport, kube::Error> {
         let name = report_name(&spec.digest);
+        let earlier = match self.api.get_opt(&name).await? {
+            Some(stored) => stored.spec.recent,
+            None => vec![],
+        };
+        spec.recent = merge_recent(earlier, spec.summary(), self.history_length);
         let mut object = ImageScanReport::new(&name, spec);
         cap_findings(&mut object.spec, self.max_findings);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         self.api.patch(&name, &params, &Patch::Apply(&object)).await
+    }
+}
+
+/// The earlier summaries plus `latest` (replacing a summary of the same
+/// scan time), the newest `keep` of them, oldest first.
+pub fn merge_recent(
+    mut earlier: Vec<ScanSummary>,
+    latest: ScanSummary,
+    keep: usize,
+) -> Vec<ScanSummary> {
+    earlier.retain(|s| s.scanned_at != latest.scanned_at);
+    earlier.push(latest);
+    earlier.sort_by(|a, b| a.scanned_at.cmp(&b.scanned_at));
+    let excess = earlier.len().saturating_sub(keep.max(1));
+    earlier.drain(..excess);
+    earlier
+}
+
+/// Counts of report writes by result, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct ReportMetrics {
+    writes: Family<ResultLabel, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabel {
+    /// `written`, `failed` or `dropped` (queue full).
+    result: &'static str,
+}
+
+impl ReportMetrics {
+    pub fn register(registry: &mut Registry) -> ReportMetrics {
+        let metrics = ReportMetrics::default();
+        registry.register(
+            "scangate_image_scan_reports",
+            "ImageScanReport writes by result (written, failed, dropped when the queue was full)",
+            metrics.writes.clone(),
+        );
+        metrics
+    }
+
+    fn count(&self, result: &'static str) {
+        self.writes.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// Writes of `result` so far.
+    pub fn get(&self, result: &'static str) -> u64 {
+        self.writes.get_or_create(&ResultLabel { result }).get()
+    }
+}
+
+/// Report writes off the request path: a bounded queue drained by one
+/// task, so a slow API server delays reports, never reviews.
+#[derive(Clone)]
+pub struct ReportQueue {
+    queue: mpsc::Sender<ImageScanReportSpec>,
+    metrics: ReportMetrics,
+}
+
+impl ReportQueue {
+    /// Starts the writer task; it ends when every queue clone is dropped.
+    pub fn start(
+        writer: ReportWriter,
+        capacity: usize,
+        metrics: ReportMetrics,
+    ) -> (ReportQueue, JoinHandle<()>) {
+        let (queue, mut receiver) = mpsc::channel::<ImageScanReportSpec>(capacity.max(1));
+        let task_metrics = metrics.clone();
+        let task = tokio::spawn(async move {
+            while let Some(spec) = receiver.recv().await {
+                let digest = spec.digest.clone();
+                match writer.write(spec).await {
+                    Ok(_) => task_metrics.count("written"),
+                    Err(error) => {
+                        task_metrics.count("failed");
+                        tracing::warn!(%digest, %error, "writing the ImageScanReport failed");
+                    }
+                }
+            }
+        });
+        (ReportQueue { queue, metrics }, task)
+    }
+
+    /// Queues the summary of a finished scan; drops it (counted) when full.
+    pub fn submit(&self, report: &ScanReport) {
+        if self.queue.try_send(summarize(report)).is_err() {
+            self.metrics.count("dropped");
+            tracing::debug!(digest = %report.digest, "report queue full; ImageScanReport not written");
+        }
     }
 }
 
@@ -74,6 +189,7 @@ pub fn summarize(report: &ScanReport) -> ImageScanReportSpec {
         scanned_at: report.scanned_at.clone(),
         findings,
         truncated: false,
+        recent: vec![],
     }
 }
 

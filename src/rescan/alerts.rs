@@ -60,7 +60,7 @@ impl Alert {
 }
 
 /// The payload a sink expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum SinkFormat {
     /// The alert as JSON.
@@ -71,8 +71,8 @@ pub enum SinkFormat {
 }
 
 /// One alert destination (`alerts.sinks[]` in the config).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SinkConfig {
     pub name: String,
     pub url: String,

@@ -3,16 +3,16 @@
 //! repository, pruned by age and by count.
 
 use crate::scan::format::ScanDocument;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// How much history is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Retention {
-    /// Documents older than this many days are deleted (`historyMaxAgeDays`).
+    /// Documents older than this many days are deleted (`maxAgeDays`).
     pub max_age_days: u32,
-    /// At most this many documents are kept per image repository (`historyMaxScansPerImage`).
+    /// At most this many documents are kept per image repository (`maxScansPerImage`).
     pub max_scans_per_image: usize,
 }
 

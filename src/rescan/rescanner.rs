@@ -3,37 +3,60 @@
 //! concurrency limit (admission scans are never starved), the diff with the
 //! previous scan, `firstSeen` kept across scans, history and alerts.
 
+use super::alerts::SinkConfig;
 use super::alerts::{Alert, AlertKind, Notifier};
 use super::diff::{FindingKey, diff};
 use super::history::HistoryStore;
+use super::history::Retention;
 use super::running::RunningImage;
+use crate::config::ConfigDuration;
 use crate::model::{Finding, Severity};
 use crate::registry::{Credentials, ImageRef};
 use crate::scan::format::ScanDocument;
 use crate::scan::{ScanError, Scanner};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 /// The re-scan settings (`rescan:` in the config).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RescanConfig {
+    /// Run the loop when `serve` is connected to a cluster (`enabled`).
+    pub enabled: bool,
+    /// How often the running set is compared with what was scanned
+    /// (`tickInterval`); newly seen digests wait at most this long.
+    pub tick_interval: ConfigDuration,
     /// Every running digest is re-scanned at least this often (`interval`).
-    pub interval: String,
+    pub interval: ConfigDuration,
     /// Re-scans at once; kept apart from admission's limit (`maxConcurrentRescans`).
     pub max_concurrent_rescans: usize,
     /// New findings at or above this severity raise alerts (`alertSeverity`).
     pub alert_severity: Severity,
+    /// Where every scan document is kept (`historyDir`); none keeps no history.
+    pub history_dir: Option<PathBuf>,
+    /// How much history is kept (`retention`).
+    pub retention: Retention,
+    /// Where alerts go (`alertSinks`).
+    pub alert_sinks: Vec<SinkConfig>,
+    /// JSON-lines file of alerts no sink took (`deadLetterFile`).
+    pub dead_letter_file: PathBuf,
 }
 
 impl Default for RescanConfig {
     fn default() -> Self {
         RescanConfig {
-            interval: "24h".into(),
+            enabled: true,
+            tick_interval: ConfigDuration::secs(60),
+            interval: ConfigDuration::secs(24 * 3600),
             max_concurrent_rescans: 1,
             alert_severity: Severity::High,
+            history_dir: None,
+            retention: Retention::default(),
+            alert_sinks: vec![],
+            dead_letter_file: PathBuf::from("scangate-dead-letters.jsonl"),
         }
     }
 }
@@ -79,7 +102,8 @@ impl Rescanner {
         history: Option<HistoryStore>,
         notifier: Option<Notifier>,
     ) -> Result<Rescanner, super::timeline::DurationError> {
-        let interval = super::timeline::parse_duration(&config.interval)?;
+        let interval = jiff::SignedDuration::try_from(config.interval.get())
+            .map_err(|_| super::timeline::DurationError(config.interval.to_string()))?;
         Ok(Rescanner {
             scanner,
             limit: Semaphore::new(config.max_concurrent_rescans.max(1)),

@@ -10,28 +10,15 @@ use std::collections::BTreeMap;
 
 /// Why a response window could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {0:?}: expected a number and a unit (s, m, h, d, w), e.g. 24h or 7d")]
+#[error("invalid duration {0:?}: expected a number and a unit (ms, s, m, h, d, w), e.g. 24h or 7d")]
 pub struct DurationError(pub String);
 
-/// Parses `90s`, `30m`, `24h`, `7d`, `2w`.
+/// Parses `90s`, `30m`, `24h`, `7d`, `2w`: the configuration's one
+/// duration syntax ([`crate::config::ConfigDuration`]), as a signed span.
 pub fn parse_duration(text: &str) -> Result<jiff::SignedDuration, DurationError> {
-    let err = || DurationError(text.to_string());
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number.parse().map_err(|_| err())?;
-    let seconds_per_unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(err()),
-    };
-    number
-        .checked_mul(seconds_per_unit)
-        .map(jiff::SignedDuration::from_secs)
-        .ok_or_else(err)
+    crate::config::ConfigDuration::parse(text)
+        .and_then(|d| jiff::SignedDuration::try_from(d.get()).ok())
+        .ok_or_else(|| DurationError(text.to_string()))
 }
 
 /// How long a finding of each severity may stay open.

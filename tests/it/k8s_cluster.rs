@@ -282,13 +282,41 @@ async fn report_writer_creates_then_updates_capped() {
             finding("A-4", Severity::Medium),
         ],
         truncated: false,
+        recent: vec![],
     };
     let written = writer.write(spec.clone()).await.unwrap();
     assert_eq!(written.metadata.name.as_deref(), Some("sha256-abc"));
     spec.database_revision = "r2".into();
-    writer.write(spec).await.unwrap();
+    spec.scanned_at = "2026-11-24T08:00:00Z".into();
+    writer.write(spec.clone()).await.unwrap();
     let stored: ImageScanReport = Api::all(fake.client()).get("sha256-abc").await.unwrap();
     assert_eq!(stored.spec.database_revision, "r2");
+    // The earlier scan's summary is kept, oldest first.
+    let recent: Vec<(&str, &str)> = stored
+        .spec
+        .recent
+        .iter()
+        .map(|s| (s.scanned_at.as_str(), s.database_revision.as_str()))
+        .collect();
+    assert_eq!(
+        recent,
+        [
+            ("2026-11-23T08:00:00Z", "r1"),
+            ("2026-11-24T08:00:00Z", "r2")
+        ]
+    );
+    // A third scan with a history of two keeps the latest two.
+    let writer = ReportWriter::new(fake.client(), 3).with_history_length(2);
+    spec.scanned_at = "2026-11-25T08:00:00Z".into();
+    writer.write(spec).await.unwrap();
+    let stored: ImageScanReport = Api::all(fake.client()).get("sha256-abc").await.unwrap();
+    let times: Vec<&str> = stored
+        .spec
+        .recent
+        .iter()
+        .map(|s| s.scanned_at.as_str())
+        .collect();
+    assert_eq!(times, ["2026-11-24T08:00:00Z", "2026-11-25T08:00:00Z"]);
     let ids: Vec<&str> = stored.spec.findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, vec!["A-2", "A-3", "A-4"]);
     assert!(stored.spec.truncated);

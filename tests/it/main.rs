@@ -5,6 +5,7 @@
 
 mod support;
 
+mod cluster_serve;
 mod dev_mode;
 mod inventory_golang;
 mod inventory_language;
