@@ -79,7 +79,7 @@ impl Admission {
         // not hold the review past it. Without them, public images still scan.
         let creds = match tokio::time::timeout_at(
             deadline,
-            self.credentials.for_pod(namespace, &pod.spec),
+            self.credentials.for_pod(namespace, &pod.pull_secrets),
         )
         .await
         {

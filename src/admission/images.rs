@@ -1,10 +1,10 @@
 //! Which images an object runs: every container list of a pod, or of the pod
 //! template of a workload. Anything else has no images and no verdict.
 
+use super::ports::PodPullSecrets;
 use super::review::{AdmissionRequest, Operation};
-use k8s_openapi::api::core::v1::PodSpec;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// A pod spec under review, with what policy needs around it.
@@ -13,11 +13,23 @@ pub struct ReviewedPod {
     /// The kind of the object under review (`Pod`, `Deployment`, …).
     pub kind: String,
     pub name: String,
-    pub spec: PodSpec,
+    /// What decides the registry credentials of its images.
+    pub pull_secrets: PodPullSecrets,
     /// The object's annotations merged with its pod template's.
     pub annotations: BTreeMap<String, String>,
     /// Distinct image references to judge, in order of appearance.
     pub images: Vec<String>,
+    /// Every container's image where it is written, for digest pinning.
+    pub containers: Vec<ContainerImage>,
+}
+
+/// One container's image and where it sits in the pod spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerImage {
+    /// `initContainers`, `containers` or `ephemeralContainers`.
+    pub list: &'static str,
+    pub index: usize,
+    pub image: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +60,15 @@ const POD_SPEC_PATHS: &[(&str, &str, &[&str])] = &[
     ("", "ReplicationController", &["spec", "template"]),
 ];
 
+/// The JSON pointer of the pod spec of `kind` (for patches).
+pub fn spec_pointer(kind: &str) -> &'static str {
+    match kind {
+        "Pod" => "/spec",
+        "CronJob" => "/spec/jobTemplate/spec/template/spec",
+        _ => "/spec/template/spec",
+    }
+}
+
 /// The pod spec of the object under review, or `None` when the request is
 /// not ours to judge (another kind, another operation, workloads disabled).
 ///
@@ -77,97 +98,187 @@ pub fn extract(
             path: "object",
         });
     };
-    let (spec, template_annotations) = pod_spec_at(object, path, &kind.kind)?;
-    let mut annotations = string_map(object.pointer("/metadata/annotations"));
-    annotations.extend(template_annotations);
-    let old_images = match &request.old_object {
+    let found = pod_spec_at(object, path, &kind.kind)?;
+    let old_images: Vec<String> = match &request.old_object {
         Some(old) if request.operation == Operation::Update => pod_spec_at(old, path, &kind.kind)
-            .map(|(spec, _)| images_of(&spec))
+            .map(|old| distinct_images(&old.containers))
             .unwrap_or_default(),
         _ => vec![],
     };
-    let images = images_of(&spec)
+    let images = distinct_images(&found.containers)
         .into_iter()
         .filter(|image| !old_images.contains(image))
         .collect();
-    let name = ["/metadata/name", "/metadata/generateName"]
-        .iter()
-        .filter_map(|p| object.pointer(p).and_then(Value::as_str))
+    let name = [found.object_meta.name, found.object_meta.generate_name]
+        .into_iter()
+        .flatten()
         .find(|n| !n.is_empty())
-        .unwrap_or(&request.name)
-        .to_string();
+        .unwrap_or_else(|| request.name.clone());
+    let mut annotations = found.object_meta.annotations.unwrap_or_default();
+    annotations.extend(found.template_annotations);
     Ok(Some(ReviewedPod {
         kind: kind.kind.clone(),
         name,
-        spec,
+        pull_secrets: found.pull_secrets,
         annotations,
         images,
+        containers: found.containers,
     }))
 }
 
+/// One level of an object on the way to its pod spec: only the keys on
+/// the path are kept (as raw JSON, not parsed further), and the metadata.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Level<'a> {
+    #[serde(default)]
+    metadata: Option<Metadata>,
+    #[serde(borrow, default)]
+    spec: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    template: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    job_template: Option<&'a RawValue>,
+}
+
+impl<'a> Level<'a> {
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        let value = match key {
+            "spec" => self.spec,
+            "template" => self.template,
+            "jobTemplate" => self.job_template,
+            _ => None,
+        };
+        value.filter(|v| v.get() != "null")
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Metadata {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    generate_name: Option<String>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// The parts of a pod spec admission reads; everything else is skipped
+/// while parsing, never built.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodSpecView {
+    #[serde(default)]
+    init_containers: Option<Vec<ContainerView>>,
+    containers: Vec<ContainerView>,
+    #[serde(default)]
+    ephemeral_containers: Option<Vec<ContainerView>>,
+    #[serde(default)]
+    image_pull_secrets: Option<Vec<SecretRef>>,
+    #[serde(default)]
+    service_account_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ContainerView {
+    #[serde(default)]
+    image: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SecretRef {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// What was found at the end of the path.
+struct FoundSpec {
+    object_meta: Metadata,
+    template_annotations: BTreeMap<String, String>,
+    pull_secrets: PodPullSecrets,
+    containers: Vec<ContainerImage>,
+}
+
 /// The pod spec at `path` (`path` ends at the pod or the template).
-fn pod_spec_at(
-    object: &Value,
-    path: &[&str],
-    kind: &str,
-) -> Result<(PodSpec, BTreeMap<String, String>), ExtractError> {
+fn pod_spec_at(object: &RawValue, path: &[&str], kind: &str) -> Result<FoundSpec, ExtractError> {
     let template_path: &'static str = if path.len() == 1 {
         "spec"
     } else {
         "pod template"
     };
-    let holder = path
-        .iter()
-        .try_fold(object, |value, key| value.get(key))
-        .ok_or_else(|| ExtractError::Missing {
-            kind: kind.to_string(),
-            path: template_path,
-        })?;
-    let (spec_value, annotations) = if path.len() == 1 {
-        (holder, BTreeMap::new())
-    } else {
-        let spec = holder.get("spec").ok_or_else(|| ExtractError::Missing {
-            kind: kind.to_string(),
-            path: "pod template spec",
-        })?;
-        (spec, string_map(holder.pointer("/metadata/annotations")))
-    };
-    let spec = PodSpec::deserialize(spec_value).map_err(|source| ExtractError::Spec {
+    let invalid = |source| ExtractError::Spec {
         kind: kind.to_string(),
         path: template_path,
         source,
-    })?;
-    Ok((spec, annotations))
+    };
+    let missing = |path| ExtractError::Missing {
+        kind: kind.to_string(),
+        path,
+    };
+    let mut level: Level = serde_json::from_str(object.get()).map_err(invalid)?;
+    let object_meta = level.metadata.take().unwrap_or_default();
+    // Walk down to the pod (for a Pod) or the template (for a workload).
+    let mut holder = None;
+    for key in path {
+        let next = level.get(key).ok_or_else(|| missing(template_path))?;
+        holder = Some(next);
+        if path.len() > 1 {
+            level = serde_json::from_str(next.get()).map_err(invalid)?;
+        }
+    }
+    let holder = holder.ok_or_else(|| missing(template_path))?;
+    let (spec, template_annotations) = if path.len() == 1 {
+        (holder, BTreeMap::new())
+    } else {
+        let spec = level
+            .get("spec")
+            .ok_or_else(|| missing("pod template spec"))?;
+        let annotations = level
+            .metadata
+            .and_then(|m| m.annotations)
+            .unwrap_or_default();
+        (spec, annotations)
+    };
+    let view: PodSpecView = serde_json::from_str(spec.get()).map_err(invalid)?;
+    let lists = [
+        ("initContainers", view.init_containers.unwrap_or_default()),
+        ("containers", view.containers),
+        (
+            "ephemeralContainers",
+            view.ephemeral_containers.unwrap_or_default(),
+        ),
+    ];
+    let mut containers = vec![];
+    for (list, entries) in lists {
+        for (index, container) in entries.into_iter().enumerate() {
+            if let Some(image) = container.image {
+                containers.push(ContainerImage { list, index, image });
+            }
+        }
+    }
+    Ok(FoundSpec {
+        object_meta,
+        template_annotations,
+        pull_secrets: PodPullSecrets {
+            secrets: view
+                .image_pull_secrets
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.name)
+                .collect(),
+            service_account: view.service_account_name,
+        },
+        containers,
+    })
 }
 
-fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
-    value
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Distinct images of init, regular and ephemeral containers.
-pub fn images_of(spec: &PodSpec) -> Vec<String> {
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| c.image.as_deref());
-    let regular = spec.containers.iter().map(|c| c.image.as_deref());
-    let ephemeral = spec
-        .ephemeral_containers
-        .iter()
-        .flatten()
-        .map(|c| c.image.as_deref());
+/// Distinct images of init, regular and ephemeral containers, in order.
+fn distinct_images(containers: &[ContainerImage]) -> Vec<String> {
     let mut images: Vec<String> = vec![];
-    for image in init.chain(regular).chain(ephemeral).flatten() {
-        if !images.iter().any(|i| i == image) {
-            images.push(image.to_string());
+    for container in containers {
+        if !images.iter().any(|i| *i == container.image) {
+            images.push(container.image.clone());
         }
     }
     images
@@ -176,7 +287,7 @@ pub fn images_of(spec: &PodSpec) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn request(
         group: &str,

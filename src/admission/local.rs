@@ -2,11 +2,10 @@
 //! default), events as structured log lines (or kept in memory), registry
 //! credentials from a Docker `config.json` (`--docker-config`).
 
-use super::ports::{AdmissionEvent, EventSink, NamespaceLabels, PullCredentials};
+use super::ports::{AdmissionEvent, EventSink, NamespaceLabels, PodPullSecrets, PullCredentials};
 use crate::registry::{Credentials, RegistryAuth};
 use async_trait::async_trait;
 use base64::Engine;
-use k8s_openapi::api::core::v1::PodSpec;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,7 +70,7 @@ pub struct StaticCredentials(pub Credentials);
 
 #[async_trait]
 impl PullCredentials for StaticCredentials {
-    async fn for_pod(&self, _namespace: &str, _spec: &PodSpec) -> Credentials {
+    async fn for_pod(&self, _namespace: &str, _pod: &PodPullSecrets) -> Credentials {
         self.0.clone()
     }
 }

@@ -46,11 +46,34 @@ pub trait NamespaceLabels: Send + Sync {
     fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
 }
 
+/// What of a pod spec decides its registry credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodPullSecrets {
+    /// Names of the pod's `imagePullSecrets`, in order.
+    pub secrets: Vec<String>,
+    /// `serviceAccountName`; `None` means `default`.
+    pub service_account: Option<String>,
+}
+
+impl From<&PodSpec> for PodPullSecrets {
+    fn from(spec: &PodSpec) -> PodPullSecrets {
+        PodPullSecrets {
+            secrets: spec
+                .image_pull_secrets
+                .iter()
+                .flatten()
+                .map(|r| r.name.clone())
+                .collect(),
+            service_account: spec.service_account_name.clone(),
+        }
+    }
+}
+
 /// Registry credentials for the images of a pod: its `imagePullSecrets`,
 /// then its service account's, then the configured global secret.
 #[async_trait]
 pub trait PullCredentials: Send + Sync {
-    async fn for_pod(&self, namespace: &str, spec: &PodSpec) -> Credentials;
+    async fn for_pod(&self, namespace: &str, pod: &PodPullSecrets) -> Credentials;
 }
 
 /// Why an admission event is emitted.

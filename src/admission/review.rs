@@ -1,9 +1,10 @@
 //! AdmissionReview `admission.k8s.io/v1`, as the API server sends it and
 //! expects it back. Own types rather than `kube::core::admission`, so that
-//! the object stays raw JSON (any kind) and the response carries exactly the
-//! fields the API server reads.
+//! the object stays raw JSON (any kind, never built into a tree) and the
+//! response carries exactly the fields the API server reads.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -75,14 +76,16 @@ pub struct AdmissionRequest {
     pub operation: Operation,
     #[serde(default)]
     pub user_info: UserInfo,
+    /// The object as raw JSON: parsed only as far as its kind needs, and
+    /// only on the path to its pod spec.
     #[serde(default)]
-    pub object: Option<serde_json::Value>,
+    pub object: Option<Box<RawValue>>,
     #[serde(default)]
-    pub old_object: Option<serde_json::Value>,
+    pub old_object: Option<Box<RawValue>>,
     #[serde(default)]
     pub dry_run: Option<bool>,
     #[serde(default)]
-    pub options: Option<serde_json::Value>,
+    pub options: Option<Box<RawValue>>,
 }
 
 /// Why a body is not an AdmissionReview we can answer.

@@ -3,11 +3,11 @@
 //! secret. Secrets are read on demand and cached briefly; their contents
 //! never reach a log line (only secret names do).
 
-use crate::admission::ports::PullCredentials;
+use crate::admission::ports::{PodPullSecrets, PullCredentials};
 use crate::registry::parse_docker_config;
 use crate::registry::{Credentials, RegistryAuth};
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{PodSpec, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::{Api, Client};
 use moka::future::Cache;
 use serde::{Deserialize, Serialize};
@@ -164,16 +164,16 @@ pub fn secret_to_entries(secret: &Secret) -> Result<Vec<(String, RegistryAuth)>,
 
 #[async_trait]
 impl PullCredentials for ClusterPullCredentials {
-    async fn for_pod(&self, namespace: &str, spec: &PodSpec) -> Credentials {
+    async fn for_pod(&self, namespace: &str, pod: &PodPullSecrets) -> Credentials {
         let mut credentials = Credentials::anonymous();
-        for reference in spec.image_pull_secrets.iter().flatten() {
-            if !reference.name.is_empty() {
-                let entries = self.secret_entries(namespace, &reference.name).await;
+        for name in &pod.secrets {
+            if !name.is_empty() {
+                let entries = self.secret_entries(namespace, name).await;
                 credentials.entries.extend(entries.iter().cloned());
             }
         }
-        let account = spec
-            .service_account_name
+        let account = pod
+            .service_account
             .as_deref()
             .filter(|n| !n.is_empty())
             .unwrap_or("default");

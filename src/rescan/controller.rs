@@ -105,7 +105,7 @@ impl RescanController {
                 && p.metadata.name.as_deref() == Some(name.as_str())
         });
         match pod.and_then(|p| p.spec.as_ref()) {
-            Some(spec) => self.credentials.for_pod(namespace, spec).await,
+            Some(spec) => self.credentials.for_pod(namespace, &spec.into()).await,
             None => Credentials::anonymous(),
         }
     }

@@ -189,7 +189,7 @@ async fn pull_credentials_pod_then_service_account_then_global() {
         ]),
         ..PodSpec::default()
     };
-    let got = credentials.for_pod("app", &spec).await;
+    let got = credentials.for_pod("app", &(&spec).into()).await;
     let basic = |u: &str| RegistryAuth::Basic {
         username: u.into(),
         password: format!("secret-{u}"),
@@ -206,7 +206,7 @@ async fn pull_credentials_pod_then_service_account_then_global() {
 
     // Cached: a second lookup reads nothing from the API server.
     let before = fake.requests().len();
-    credentials.for_pod("app", &spec).await;
+    credentials.for_pod("app", &(&spec).into()).await;
     let after: Vec<String> = fake.requests()[before..].to_vec();
     assert!(
         after.iter().all(|r| r.contains("/missing")),

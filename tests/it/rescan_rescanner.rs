@@ -149,9 +149,10 @@ async fn a_database_change_rescans_once_and_alerts_only_what_is_new() {
 
 mod controller {
     use super::*;
-    use k8s_openapi::api::core::v1::{Pod, PodSpec};
+    use k8s_openapi::api::core::v1::Pod;
     use scangate::admission::ports::{
-        AdmissionEvent, AdmissionEventReason, EventSink, PolicySet, PolicyStore, PullCredentials,
+        AdmissionEvent, AdmissionEventReason, EventSink, PodPullSecrets, PolicySet, PolicyStore,
+        PullCredentials,
     };
     use scangate::policy::{ClusterScanPolicy, ClusterScanPolicySpec};
     use scangate::rescan::controller::{Leadership, PodSnapshot, RescanController};
@@ -173,7 +174,7 @@ mod controller {
     struct Anonymous;
     #[async_trait]
     impl PullCredentials for Anonymous {
-        async fn for_pod(&self, _: &str, _: &PodSpec) -> Credentials {
+        async fn for_pod(&self, _: &str, _: &PodPullSecrets) -> Credentials {
             Credentials::anonymous()
         }
     }
