@@ -237,6 +237,7 @@ async fn main() -> anyhow::Result<()> {
         }),
         namespaces: Arc::new(StaticNamespaceLabels::default()),
         credentials: Arc::new(StaticCredentials::default()),
+        running: Arc::new(scangate::admission::ports::NothingRunning),
         events: Arc::new(LogEventSink),
         metrics: metrics.clone(),
         config: config.webhook.clone(),

@@ -4,6 +4,7 @@
 use super::images::{ReviewedPod, extract};
 use super::ports::{
     AdmissionEvent, AdmissionEventReason, EventSink, NamespaceLabels, PolicyStore, PullCredentials,
+    RunningImages,
 };
 use super::response;
 use super::review::{AdmissionRequest, AdmissionResponse, ResponseStatus};
@@ -28,6 +29,7 @@ pub struct Admission {
     pub policies: PolicyStore,
     pub namespaces: Arc<dyn NamespaceLabels>,
     pub credentials: Arc<dyn PullCredentials>,
+    pub running: Arc<dyn RunningImages>,
     pub events: Arc<dyn EventSink>,
     pub metrics: Metrics,
     pub config: WebhookConfig,
@@ -101,13 +103,19 @@ impl Admission {
                             normalized: reference.clone(),
                             digest: None,
                             result: ImageResult::Failed(err.to_string()),
+                            running: None,
                         };
                     }
                 };
                 let found = self.orchestrator.lookup(&image, creds, deadline).await;
+                let running = found
+                    .digest
+                    .as_deref()
+                    .and_then(|d| self.running.running(d));
                 ImageOutcome {
                     reference: reference.clone(),
                     normalized: image.to_string(),
+                    running,
                     digest: found.digest,
                     result: match found.outcome {
                         Lookup::Scanned(report) => ImageResult::Scanned(report),
@@ -162,7 +170,12 @@ impl Admission {
             }
         };
         for problem in &verdict.problems {
-            if let ProblemKind::Pending = problem.kind {
+            // Pending scans retry; running images inside their window are
+            // tracked (and alerted when overdue) by the re-scan loop.
+            if matches!(
+                problem.kind,
+                ProblemKind::Pending | ProblemKind::WithinWindow { .. }
+            ) {
                 continue;
             }
             let message = response::describe(problem);

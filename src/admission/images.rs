@@ -277,7 +277,7 @@ fn pod_spec_at(object: &RawValue, path: &[&str], kind: &str) -> Result<FoundSpec
 fn distinct_images(containers: &[ContainerImage]) -> Vec<String> {
     let mut images: Vec<String> = vec![];
     for container in containers {
-        if !images.iter().any(|i| *i == container.image) {
+        if !images.contains(&container.image) {
             images.push(container.image.clone());
         }
     }

@@ -2,6 +2,7 @@
 //! traits: the cluster implements them (`crate::k8s`), files and tests
 //! implement them without a cluster.
 
+use crate::policy::eval::RunningFindings;
 use crate::policy::{ClusterScanPolicy, ScanException};
 use crate::registry::Credentials;
 use arc_swap::ArcSwap;
@@ -74,6 +75,23 @@ impl From<&PodSpec> for PodPullSecrets {
 #[async_trait]
 pub trait PullCredentials: Send + Sync {
     async fn for_pod(&self, namespace: &str, pod: &PodPullSecrets) -> Credentials;
+}
+
+/// Which digests already run in the cluster (for policies'
+/// `graceForRunningImages`).
+pub trait RunningImages: Send + Sync {
+    /// `Some` if `digest` runs now: when each of its findings (by ID) was
+    /// first seen on it. `None` if it does not run (or nothing is known).
+    fn running(&self, digest: &str) -> Option<Arc<RunningFindings>>;
+}
+
+/// Outside a cluster nothing is known to run.
+pub struct NothingRunning;
+
+impl RunningImages for NothingRunning {
+    fn running(&self, _digest: &str) -> Option<Arc<RunningFindings>> {
+        None
+    }
 }
 
 /// Why an admission event is emitted.

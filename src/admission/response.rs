@@ -78,6 +78,11 @@ pub fn describe(problem: &Problem) -> String {
             counts_text(counts),
             top.iter().map(finding_text).collect::<Vec<_>>().join("; ")
         ),
+        ProblemKind::WithinWindow { counts, top, until } => format!(
+            "image {image} already runs in the cluster; its {} are within the response window of policy {policy:?} until {until}: {}",
+            counts_text(counts),
+            top.iter().map(finding_text).collect::<Vec<_>>().join("; ")
+        ),
         ProblemKind::Pending => {
             format!("image {image} is being scanned (policy {policy:?}); retry in a few seconds")
         }
@@ -106,6 +111,14 @@ fn short(problem: &Problem) -> String {
             let ids: Vec<&str> = top.iter().take(3).map(|f| f.id.as_str()).collect();
             format!(
                 "[{tag}] {image}: {} ({}) violate policy {policy}",
+                counts_text(counts),
+                ids.join(", ")
+            )
+        }
+        ProblemKind::WithinWindow { counts, top, until } => {
+            let ids: Vec<&str> = top.iter().take(3).map(|f| f.id.as_str()).collect();
+            format!(
+                "{image} already runs: {} ({}) admitted until {until}, the deadline of policy {policy}; fix before then",
                 counts_text(counts),
                 ids.join(", ")
             )
@@ -151,7 +164,12 @@ fn audit_annotations(verdict: &Verdict) -> BTreeMap<String, String> {
     let reported: Vec<String> = verdict
         .problems
         .iter()
-        .filter(|p| matches!(p.kind, ProblemKind::Vulnerable { .. }))
+        .filter(|p| {
+            matches!(
+                p.kind,
+                ProblemKind::Vulnerable { .. } | ProblemKind::WithinWindow { .. }
+            )
+        })
         .map(describe)
         .collect();
     if !reported.is_empty() {

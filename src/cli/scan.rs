@@ -194,6 +194,7 @@ fn judge(
         normalized: name,
         digest: Some(report.digest.clone()),
         result: ImageResult::Scanned(report.clone()),
+        running: None,
     }];
     let labels = BTreeMap::new();
     // As in the cluster: exceptions in scangate's own namespace apply everywhere.

@@ -3,7 +3,7 @@
 use crate::admission::local::{
     LogEventSink, StaticCredentials, StaticNamespaceLabels, read_docker_config,
 };
-use crate::admission::ports::{PolicySet, PolicyStore};
+use crate::admission::ports::{NothingRunning, PolicySet, PolicyStore};
 use crate::admission::{Admission, system_clock};
 use crate::config::{Config, LogFormat};
 use crate::k8s::config::ClusterMode;
@@ -11,6 +11,7 @@ use crate::k8s::leader::{LeaderElector, spawn_election};
 use crate::k8s::pods::PodReflector;
 use crate::k8s::report_writer::ReportMetrics;
 use crate::k8s::reporting_scanner::ReportingScanner;
+use crate::k8s::running_images::ClusterRunningImages;
 use crate::k8s::runtime::{self as cluster, ClusterRuntime};
 use crate::policy::load::PolicyDocuments;
 use crate::rescan::alerts::Notifier;
@@ -234,6 +235,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             Some(reports) => Arc::new(ReportingScanner::new(engine_scanner, reports.clone())),
             None => engine_scanner,
         };
+        let (pods, pods_task) = PodReflector::start(runtime.client.clone());
+        let (running, running_task) =
+            ClusterRunningImages::start(runtime.client.clone(), pods.clone());
+        background.tasks.extend([pods_task, running_task]);
         let admission = Admission {
             orchestrator: Orchestrator::new(
                 scanner.clone(),
@@ -243,6 +248,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             policies: policies.clone(),
             namespaces: Arc::new(runtime.namespaces.clone()),
             credentials: Arc::new(runtime.credentials.clone()),
+            running: Arc::new(running),
             events: Arc::new(runtime.events.clone()),
             metrics: metrics.clone(),
             config: config.webhook.clone(),
@@ -252,6 +258,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             start_rescans(
                 &config,
                 &runtime,
+                pods,
                 scanner,
                 policies,
                 rescan_metrics,
@@ -274,6 +281,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             policies,
             namespaces: Arc::new(StaticNamespaceLabels::default()),
             credentials: Arc::new(StaticCredentials(credentials)),
+            running: Arc::new(NothingRunning),
             events: Arc::new(LogEventSink),
             metrics: metrics.clone(),
             config: config.webhook.clone(),
@@ -319,6 +327,7 @@ impl Background {
 fn start_rescans(
     config: &Config,
     runtime: &ClusterRuntime,
+    pods: PodReflector,
     scanner: Arc<dyn Scanner>,
     policies: PolicyStore,
     metrics: RescanMetrics,
@@ -333,7 +342,6 @@ fn start_rescans(
         .then(|| Notifier::start(rescan.alert_sinks.clone(), rescan.dead_letter_file.clone()));
     let rescanner = Rescanner::new(scanner.clone(), rescan.clone(), history, notifier)
         .context("rescan.interval")?;
-    let (pods, pods_task) = PodReflector::start(runtime.client.clone());
     let identity = std::env::var("POD_NAME")
         .ok()
         .filter(|n| !n.is_empty())
@@ -360,9 +368,7 @@ fn start_rescans(
     let loop_task = tokio::spawn(controller.run(tick, async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     }));
-    background
-        .tasks
-        .extend([pods_task, election_task, loop_task]);
+    background.tasks.extend([election_task, loop_task]);
     background.stop_rescans = Some(stop);
     tracing::info!(%identity, tick = %rescan.tick_interval, interval = %rescan.interval, "re-scan loop started (runs while this replica holds the lease)");
     Ok(())

@@ -13,4 +13,5 @@ pub mod pull_secrets;
 pub mod report;
 pub mod report_writer;
 pub mod reporting_scanner;
+pub mod running_images;
 pub mod runtime;

@@ -34,6 +34,10 @@ pub struct ReportedFinding {
     pub severity: crate::model::Severity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_version: Option<String>,
+    /// When this finding was first seen on this digest (RFC 3339), kept
+    /// across scans: the start of its remediation window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
 }
 
 /// The summary of the scan of one digest. The object's name is derived from

@@ -52,15 +52,40 @@ impl ReportWriter {
         mut spec: ImageScanReportSpec,
     ) -> Result<ImageScanReport, kube::Error> {
         let name = report_name(&spec.digest);
-        let earlier = match self.api.get_opt(&name).await? {
-            Some(stored) => stored.spec.recent,
-            None => vec![],
-        };
+        let stored = self.api.get_opt(&name).await?.map(|r| r.spec);
+        keep_first_seen(&mut spec, stored.as_ref());
+        let earlier = stored.map(|s| s.recent).unwrap_or_default();
         spec.recent = merge_recent(earlier, spec.summary(), self.history_length);
         let mut object = ImageScanReport::new(&name, spec);
         cap_findings(&mut object.spec, self.max_findings);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         self.api.patch(&name, &params, &Patch::Apply(&object)).await
+    }
+}
+
+/// Each finding's `firstSeen`: the stored report's, else this scan's time.
+pub fn keep_first_seen(spec: &mut ImageScanReportSpec, stored: Option<&ImageScanReportSpec>) {
+    let earlier: std::collections::HashMap<(&str, &str), &str> = stored
+        .map(|s| {
+            s.findings
+                .iter()
+                .filter_map(|f| {
+                    Some((
+                        (f.id.as_str(), f.package.as_str()),
+                        f.first_seen.as_deref()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let scanned_at = spec.scanned_at.clone();
+    for finding in &mut spec.findings {
+        let seen = earlier
+            .get(&(finding.id.as_str(), finding.package.as_str()))
+            .map(|s| s.to_string())
+            .or_else(|| finding.first_seen.clone())
+            .unwrap_or_else(|| scanned_at.clone());
+        finding.first_seen = Some(seen);
     }
 }
 
@@ -178,6 +203,7 @@ pub fn summarize(report: &ScanReport) -> ImageScanReportSpec {
             package: finding.package.clone(),
             severity: finding.severity,
             fixed_version: finding.fixed_version.clone(),
+            first_seen: None,
         });
     }
     ImageScanReportSpec {

@@ -23,7 +23,13 @@ pub struct ImageOutcome {
     /// The resolved manifest digest, when resolution succeeded.
     pub digest: Option<String>,
     pub result: ImageResult,
+    /// `Some` when the digest already runs in the cluster: when each
+    /// finding (by ID) was first seen on it. A finding not listed is new.
+    pub running: Option<Arc<RunningFindings>>,
 }
+
+/// Finding ID → when it was first seen on a running digest.
+pub type RunningFindings = BTreeMap<String, jiff::Timestamp>;
 
 #[derive(Debug, Clone)]
 pub enum ImageResult {
@@ -70,6 +76,13 @@ pub enum ProblemKind {
     Vulnerable {
         counts: BTreeMap<Severity, usize>,
         top: Vec<FindingBrief>,
+    },
+    /// Violating findings of an already running digest, all inside their
+    /// `remediation` window: admitted, with the earliest deadline.
+    WithinWindow {
+        counts: BTreeMap<Severity, usize>,
+        top: Vec<FindingBrief>,
+        until: jiff::Timestamp,
     },
     Pending,
     ScanFailed(String),
@@ -228,13 +241,29 @@ fn judge_image(
             .then(a.id.cmp(&b.id))
             .then(a.package.cmp(&b.package))
     });
+    if let Some(until) = grace_until(policy, image, &violating, input.now) {
+        let (counts, top) = summarize(&violating, input.max_listed);
+        return Some((
+            ProblemKind::WithinWindow { counts, top, until },
+            PendingAction::Allow,
+        ));
+    }
+    let (counts, top) = summarize(&violating, input.max_listed);
+    Some((ProblemKind::Vulnerable { counts, top }, PendingAction::Deny))
+}
+
+/// Counts by severity and the first `max_listed` findings.
+fn summarize(
+    violating: &[(&Finding, Severity)],
+    max_listed: usize,
+) -> (BTreeMap<Severity, usize>, Vec<FindingBrief>) {
     let mut counts = BTreeMap::new();
-    for (_, severity) in &violating {
+    for (_, severity) in violating {
         *counts.entry(*severity).or_insert(0) += 1;
     }
     let top = violating
         .iter()
-        .take(input.max_listed)
+        .take(max_listed)
         .map(|(f, severity)| FindingBrief {
             id: f.id.clone(),
             severity: *severity,
@@ -243,7 +272,35 @@ fn judge_image(
             fixed: f.fixed_version.clone(),
         })
         .collect();
-    Some((ProblemKind::Vulnerable { counts, top }, PendingAction::Deny))
+    (counts, top)
+}
+
+/// For a digest already running, under a policy that grants it: the
+/// earliest deadline, if every violating finding is still inside its
+/// `remediation` window (a finding never seen before starts its window
+/// now). `None` means the normal verdict applies.
+fn grace_until(
+    policy: &ClusterScanPolicy,
+    image: &ImageOutcome,
+    violating: &[(&Finding, Severity)],
+    now: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let running = image.running.as_ref()?;
+    if !policy.spec.grace_for_running_images || policy.spec.remediation.is_empty() {
+        return None;
+    }
+    let windows = crate::rescan::timeline::response_windows(&policy.spec.remediation).ok()?;
+    let mut earliest: Option<jiff::Timestamp> = None;
+    for (finding, severity) in violating {
+        let window = windows.get(severity)?;
+        let first_seen = running.get(&finding.id).copied().unwrap_or(now);
+        let deadline = first_seen.checked_add(*window).ok()?;
+        if deadline <= now {
+            return None;
+        }
+        earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+    }
+    earliest
 }
 
 /// Why the database cannot be trusted under this policy's `maxDatabaseAge`.

@@ -42,6 +42,7 @@ fn scanned(reference: &str, findings: Vec<Finding>) -> ImageOutcome {
             findings,
             unchecked: vec![],
         })),
+        running: None,
     }
 }
 
@@ -383,6 +384,7 @@ fn pending_and_error_follow_their_settings_both_ways() {
         normalized: "docker.io/app:1".into(),
         digest: Some("sha256:aa".into()),
         result: ImageResult::Pending,
+        running: None,
     };
     let failed = ImageOutcome {
         result: ImageResult::Failed("registry: 503".into()),
@@ -421,4 +423,72 @@ fn max_database_age_turns_stale_data_into_a_scan_error() {
         panic!()
     };
     assert!(msg.contains("84h old, over maxDatabaseAge 48h"), "{msg}");
+}
+
+#[test]
+fn running_digest_is_admitted_inside_its_remediation_window_only() {
+    // now = 2026-11-23T12:00Z; CRITICAL 24h, HIGH 7d.
+    let mut spec = high();
+    spec.remediation = BTreeMap::from([
+        (Severity::Critical, "24h".to_string()),
+        (Severity::High, "7d".to_string()),
+    ]);
+    let running = |seen: &[(&str, &str)]| {
+        let mut image = vulnerable_image();
+        image.running = Some(Arc::new(
+            seen.iter()
+                .map(|(id, at)| (id.to_string(), at.parse().unwrap()))
+                .collect(),
+        ));
+        image
+    };
+    let judge = |image: ImageOutcome, spec: ClusterScanPolicySpec| {
+        Case::new(vec![image], vec![policy("p", spec)]).run()
+    };
+
+    // A new digest: judged as usual.
+    let verdict = judge(vulnerable_image(), spec.clone());
+    assert!(!verdict.allowed());
+
+    // Running, both findings seen 10 h ago: admitted until the CRITICAL's deadline.
+    let verdict = judge(
+        running(&[
+            ("CVE-C", "2026-11-23T02:00:00Z"),
+            ("CVE-H", "2026-11-23T02:00:00Z"),
+        ]),
+        spec.clone(),
+    );
+    assert!(verdict.allowed(), "{verdict:?}");
+    let until: jiff::Timestamp = "2026-11-24T02:00:00Z".parse().unwrap();
+    assert!(
+        matches!(&verdict.problems[0].kind, ProblemKind::WithinWindow { until: u, counts, .. }
+            if *u == until && counts.values().sum::<usize>() == 2),
+        "{verdict:?}"
+    );
+
+    // Running, never seen before (a new CVE tonight): its window starts now.
+    let verdict = judge(running(&[]), spec.clone());
+    assert!(verdict.allowed(), "{verdict:?}");
+
+    // The CRITICAL seen 25 h ago is past its window: the normal verdict.
+    let verdict = judge(
+        running(&[
+            ("CVE-C", "2026-11-22T11:00:00Z"),
+            ("CVE-H", "2026-11-23T02:00:00Z"),
+        ]),
+        spec.clone(),
+    );
+    assert!(!verdict.allowed());
+    assert!(matches!(
+        verdict.problems[0].kind,
+        ProblemKind::Vulnerable { .. }
+    ));
+
+    // A severity with no window, or the grace switched off: normal verdict.
+    let mut no_high_window = spec.clone();
+    no_high_window.remediation.remove(&Severity::High);
+    assert!(!judge(running(&[]), no_high_window).allowed());
+    let mut off = spec;
+    off.grace_for_running_images = false;
+    assert!(!judge(running(&[]), off).allowed());
 }

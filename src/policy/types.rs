@@ -68,7 +68,7 @@ pub struct BreakGlass {
 
 /// A cluster-wide scan policy. Every policy whose namespace selector matches
 /// a pod's namespace applies; the pod must satisfy all of them.
-#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "scangate.dev",
     version = "v1alpha1",
@@ -106,6 +106,34 @@ pub struct ClusterScanPolicySpec {
     /// how long a finding may stay open on an already running digest.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub remediation: BTreeMap<Severity, String>,
+    /// A digest that already runs in the cluster is admitted (with a
+    /// warning naming the deadline) for findings still inside their
+    /// `remediation` window, so restarts and scale-ups keep working while a
+    /// fix is under way; a new digest is judged as usual. Default: true.
+    #[serde(default = "grace_default")]
+    pub grace_for_running_images: bool,
+}
+
+fn grace_default() -> bool {
+    true
+}
+
+impl Default for ClusterScanPolicySpec {
+    /// The same as an empty `spec: {}` in YAML.
+    fn default() -> Self {
+        ClusterScanPolicySpec {
+            mode: PolicyMode::default(),
+            namespace_selector: None,
+            fail_on: FailOn::default(),
+            exempt_images: vec![],
+            on_scan_pending: PendingAction::default(),
+            on_scan_error: PendingAction::default(),
+            max_database_age: None,
+            break_glass: BreakGlass::default(),
+            remediation: BTreeMap::new(),
+            grace_for_running_images: grace_default(),
+        }
+    }
 }
 
 /// An accepted risk: named vulnerabilities in named images do not count,

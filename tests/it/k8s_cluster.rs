@@ -267,6 +267,7 @@ async fn report_writer_creates_then_updates_capped() {
         package: "openssl".into(),
         severity,
         fixed_version: Some("3.0.1".into()),
+        first_seen: None,
     };
     let mut spec = ImageScanReportSpec {
         digest: "sha256:abc".into(),

@@ -210,6 +210,7 @@ impl Harness {
             policies: policies.clone(),
             namespaces: Arc::new(StaticNamespaceLabels::default()),
             credentials: Arc::new(StaticCredentials::default()),
+            running: Arc::new(scangate::admission::ports::NothingRunning),
             events: events.clone(),
             metrics: metrics.clone(),
             config: config.webhook.clone(),
