@@ -13,6 +13,7 @@ mod inventory_layer;
 mod inventory_system;
 mod k8s_chart;
 mod k8s_cluster;
+mod load;
 mod registry_local;
 mod registry_pull;
 mod report_html;

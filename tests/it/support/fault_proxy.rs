@@ -20,6 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub enum Fault {
     /// Forward and pass the answer on unchanged.
     Pass,
+    /// Wait `by`, then forward and pass the answer on (a slow registry).
+    Delay { by: Duration },
     /// Read the request, answer nothing, keep the connection open.
     StallBeforeAnswer,
     /// Pass the headers and `after` body bytes, then nothing (connection held).
@@ -49,6 +51,7 @@ impl Fault {
     fn name(&self) -> &'static str {
         match self {
             Fault::Pass => "pass",
+            Fault::Delay { .. } => "delay",
             Fault::StallBeforeAnswer => "stall-before-answer",
             Fault::StallMidBody { .. } => "stall-mid-body",
             Fault::Trickle { .. } => "trickle",
@@ -250,6 +253,9 @@ async fn handle(state: Arc<State>, mut client: TcpStream) -> std::io::Result<()>
         }
         _ => {}
     }
+    if let Fault::Delay { by } = &fault {
+        tokio::time::sleep(*by).await;
+    }
     // Forward on a fresh connection that the registry closes after answering.
     let request = rewrite_connection(&text);
     let mut upstream = TcpStream::connect(&state.upstream).await?;
@@ -261,7 +267,7 @@ async fn handle(state: Arc<State>, mut client: TcpStream) -> std::io::Result<()>
     let answer_head = rewrite_connection(&String::from_utf8_lossy(answer_head));
     let head_bytes = answer_head.as_bytes();
     match fault {
-        Fault::Pass => {
+        Fault::Pass | Fault::Delay { .. } => {
             client.write_all(head_bytes).await?;
             client.write_all(body).await?;
         }

@@ -1,0 +1,269 @@
+//! The webhook under load, against the real registry, scanner and TLS
+//! server: a miss storm through a slowed registry, a database swap while a
+//! load generator runs, and graceful shutdown with reviews in flight.
+
+use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
+use crate::support::registry::TestRegistry;
+use crate::support::scan_images::{test_db, unique_debian_layer};
+use crate::support::webhook::*;
+use scangate::config::ConfigDuration;
+use scangate::scan::ImageScanner;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The webhook's budget for a miss (`orchestrator.scanTimeout`).
+const SCAN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Allowance over the budget for TLS, JSON and a busy 2-core machine.
+const ANSWER_MARGIN: Duration = Duration::from_secs(3);
+/// How long the storm's images may take to all be scanned.
+const SETTLE: Duration = Duration::from_secs(25);
+
+const POLICY: &str = "kind: ClusterScanPolicy\nmetadata: {name: load}\nspec: {failOn: {severity: HIGH, unknownSeverityAs: HIGH}, onScanPending: Deny, onScanError: Deny}\n";
+
+fn message(response: &serde_json::Value) -> String {
+    response["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// The value of one sample line of the metrics text, 0 when absent.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Pushes `count` distinct images `{prefix}/app-{i}:v1`, sixteen at a time.
+async fn push_many(registry: &TestRegistry, prefix: &str, count: usize) {
+    use futures::StreamExt as _;
+    futures::stream::iter(0..count)
+        .map(|i| async move {
+            let layer = unique_debian_layer(&format!("{prefix}-{i}"), 256);
+            registry
+                .push_http(&format!("{prefix}/app-{i}"), "v1", &[layer])
+                .await
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+}
+
+const STORM_IMAGES: usize = 100;
+const STORM_REVIEWS: usize = 1000;
+/// The storm is sent open-loop over this long.
+const STORM_SPREAD: Duration = Duration::from_secs(4);
+const MAX_CONCURRENT_SCANS: usize = 4;
+const MAX_QUEUED_SCANS: usize = 16;
+/// The registry is this slow for every blob and manifest request.
+const SLOW_BLOB: Duration = Duration::from_millis(150);
+const SLOW_MANIFEST: Duration = Duration::from_millis(50);
+/// What the storm may add to the test process's RSS (registry client,
+/// layer analyses, caches, 1,000 requests' buffers): generous, but far
+/// below what an unbounded queue of 1,000 scans would take.
+const STORM_RSS_GROWTH: u64 = 256 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_storm_scans_each_image_once_sheds_the_excess_and_stays_in_budget() {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(&registry.address).await;
+    proxy.add(Rule::always("/blobs/", Fault::Delay { by: SLOW_BLOB }));
+    proxy.add(Rule::always(
+        "/manifests/",
+        Fault::Delay { by: SLOW_MANIFEST },
+    ));
+    push_many(&registry, "storm", STORM_IMAGES).await;
+    let (_db_dir, db) = test_db();
+    let mut scanner = scangate::scan::ScannerConfig::default();
+    scanner.registries.insecure_registries = vec![proxy.address.clone()];
+    let mut options = Options::default();
+    options.config.orchestrator.scan_timeout = ConfigDuration(SCAN_TIMEOUT);
+    options.config.orchestrator.max_concurrent_scans = MAX_CONCURRENT_SCANS;
+    options.config.orchestrator.max_queued_scans = MAX_QUEUED_SCANS;
+    options.scanner = Some(Arc::new(ImageScanner::new(scanner, db)));
+    let mut h = Harness::start(options).await;
+    h.set_policies(POLICY);
+    let client = h.client(true);
+    let url = h.url("/validate");
+    let image = |i: usize| format!("{}/storm/app-{}:v1", proxy.address, i % STORM_IMAGES);
+    let rss_before = rss_bytes();
+
+    // Watch the queue and running gauges while the storm lasts.
+    let storming = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (storming, metrics_url) = (storming.clone(), h.metrics_url());
+        tokio::spawn(async move {
+            let (mut queued, mut running) = (0f64, 0f64);
+            while storming.load(Ordering::SeqCst) {
+                let text = reqwest::get(&metrics_url)
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                queued = queued.max(metric(&text, "scangate_scans_queued"));
+                running = running.max(metric(&text, "scangate_scans_running"));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (queued, running)
+        })
+    };
+
+    // 1,000 reviews, open loop: each is sent at its time, whatever the
+    // others do. The bodies are made first, so that the client's own work
+    // in this process stays out of the measured time as far as it can.
+    let bodies: Vec<Vec<u8>> = (0..STORM_REVIEWS)
+        .map(|i| serde_json::to_vec(&pod_review(&format!("s-{i}"), "shop", &[&image(i)])).unwrap())
+        .collect();
+    let started = Instant::now();
+    let storm = bodies.into_iter().enumerate().map(|(i, body)| {
+        let (client, url) = (client.clone(), url.clone());
+        let at = started + STORM_SPREAD.mul_f64(i as f64 / STORM_REVIEWS as f64);
+        async move {
+            tokio::time::sleep_until(at.into()).await;
+            let sent = Instant::now();
+            let response = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let body: serde_json::Value = response.json().await.unwrap();
+            (sent.elapsed(), message(response_of(&body)))
+        }
+    });
+    let answers = futures::future::join_all(storm).await;
+    let storm_took = started.elapsed();
+    storming.store(false, Ordering::SeqCst);
+    let (max_queued, max_running) = watcher.await.unwrap();
+
+    let slowest = answers.iter().map(|(took, _)| *took).max().unwrap();
+    assert!(
+        slowest < SCAN_TIMEOUT + ANSWER_MARGIN,
+        "the slowest review of the storm took {slowest:?}"
+    );
+    let shed = answers
+        .iter()
+        .filter(|(_, m)| {
+            m.contains(&format!(
+                "scan queue full ({MAX_QUEUED_SCANS} waiting); retry shortly"
+            ))
+        })
+        .count();
+    let pending = answers
+        .iter()
+        .filter(|(_, m)| m.contains("is being scanned"))
+        .count();
+    let scanned = answers
+        .iter()
+        .filter(|(_, m)| m.contains("DSA-TEST-1"))
+        .count();
+    assert_eq!(
+        shed + pending + scanned,
+        STORM_REVIEWS,
+        "every answer is shed, pending or a verdict: {:?}",
+        answers.iter().find(|(_, m)| !(m.contains("queue full")
+            || m.contains("is being scanned")
+            || m.contains("DSA-TEST-1")))
+    );
+    assert!(shed > 0, "the queue limit shed nothing");
+    assert!(
+        max_queued <= MAX_QUEUED_SCANS as f64,
+        "the queue grew to {max_queued}"
+    );
+    assert!(max_running <= MAX_CONCURRENT_SCANS as f64);
+
+    // Controllers retry: every image ends scanned, each exactly once.
+    let settle = Instant::now();
+    let mut waiting: BTreeSet<usize> = (0..STORM_IMAGES).collect();
+    let mut round = 0;
+    let mut retry_shed = 0;
+    while !waiting.is_empty() {
+        assert!(
+            settle.elapsed() < SETTLE,
+            "{} images still not scanned",
+            waiting.len()
+        );
+        let retries = waiting.iter().map(|&i| {
+            let (client, url, image) = (client.clone(), url.clone(), image(i));
+            async move {
+                let sent = Instant::now();
+                let (_, body) = post(
+                    &client,
+                    &url,
+                    &pod_review(&format!("r-{round}-{i}"), "shop", &[&image]),
+                )
+                .await;
+                (i, sent.elapsed(), message(response_of(&body)))
+            }
+        });
+        for (i, took, text) in futures::future::join_all(retries).await {
+            assert!(took < SCAN_TIMEOUT + ANSWER_MARGIN, "a retry took {took:?}");
+            if text.contains("DSA-TEST-1") {
+                waiting.remove(&i);
+            } else {
+                retry_shed += usize::from(text.contains("queue full"));
+                assert!(
+                    text.contains("queue full") || text.contains("is being scanned"),
+                    "{text}"
+                );
+            }
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(h.orchestrator.scans_started(), STORM_IMAGES as u64);
+    let metrics = h.metrics_text().await;
+    assert_eq!(
+        metric(&metrics, r#"scangate_scans_total{outcome="ok"}"#),
+        STORM_IMAGES as f64,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "scangate_layer_analyses_total"),
+        STORM_IMAGES as f64
+    );
+    // Reviews joining one shed scan share its one limit hit.
+    let limit_hits = metric(
+        &metrics,
+        r#"scangate_limit_hits_total{limit="maxQueuedScans"}"#,
+    );
+    assert!(
+        limit_hits >= 1.0 && limit_hits <= (shed + retry_shed) as f64,
+        "{limit_hits} limit hits for {shed} + {retry_shed} shed answers"
+    );
+    // One tag resolution per image, however many reviews named it.
+    let heads = proxy
+        .seen("/manifests/v1")
+        .iter()
+        .filter(|s| s.method == "HEAD")
+        .count();
+    assert_eq!(heads, STORM_IMAGES);
+    let growth = rss_bytes().saturating_sub(rss_before);
+    assert!(
+        growth < STORM_RSS_GROWTH,
+        "RSS grew by {} MiB",
+        growth >> 20
+    );
+    eprintln!(
+        "miss storm: {STORM_REVIEWS} reviews in {storm_took:?}, slowest {slowest:?}; {shed} shed, {pending} pending, {scanned} scanned; settled after {round} retry rounds in {:?}; max queued {max_queued}, RSS +{} MiB",
+        settle.elapsed(),
+        growth >> 20
+    );
+    h.shutdown().await;
+}
