@@ -458,6 +458,17 @@ impl Scanner for ImageScanner {
         self.finish(result)
     }
 
+    fn rematch(&self, report: &ScanReport) -> Option<ScanReport> {
+        let db = self.db.current()?;
+        let outcome = db.match_inventory(&report.inventory);
+        Some(ScanReport {
+            db_revision: db.revision().to_string(),
+            findings: outcome.findings,
+            unchecked: outcome.unchecked,
+            ..report.clone()
+        })
+    }
+
     fn database(&self) -> Option<DatabaseStatus> {
         self.db.current().map(|db| DatabaseStatus {
             revision: db.revision().to_string(),

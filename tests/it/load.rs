@@ -267,3 +267,183 @@ async fn a_miss_storm_scans_each_image_once_sheds_the_excess_and_stays_in_budget
     );
     h.shutdown().await;
 }
+
+/// Replaces a file the way a Secret volume update does: write aside, rename.
+fn replace_file(path: &std::path::Path, contents: &str) {
+    let aside = path.with_extension("new");
+    std::fs::write(&aside, contents).unwrap();
+    std::fs::rename(&aside, path).unwrap();
+}
+
+const SWAP_IMAGES: usize = 20;
+/// Load generator tasks, each with its own client (HTTP/2 and HTTP/1.1).
+const LOAD_CLIENTS: usize = 4;
+/// Reviews sent before, between and after the swap and the rotation.
+const PHASE_REVIEWS: usize = 150;
+
+/// What the load generator saw.
+#[derive(Default)]
+struct Tally {
+    old: usize,
+    new: usize,
+    failures: Vec<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_swap_and_a_certificate_rotation_under_load_fail_no_request() {
+    let registry = TestRegistry::start();
+    push_many(&registry, "swap", SWAP_IMAGES).await;
+    let old_db = crate::support::scan_images::debian_db_dir(&[("DSA-TEST-1", "2.10-4")]);
+    let new_db = crate::support::scan_images::debian_db_dir(&[
+        ("DSA-TEST-1", "2.10-4"),
+        ("DSA-TEST-2", "2.10-5"),
+    ]);
+    let db = scangate::vulndb::DbHandle::default();
+    db.replace(scangate::vulndb::load_dir(old_db.path(), &Default::default()).unwrap());
+    let mut scanner = scangate::scan::ScannerConfig::default();
+    scanner.registries.insecure_registries = vec![registry.address.clone()];
+    let mut options = Options::default();
+    options.config.orchestrator.scan_timeout = ConfigDuration(SCAN_TIMEOUT);
+    options.scanner = Some(Arc::new(ImageScanner::new(scanner, db.clone())));
+    let mut h = Harness::start(options).await;
+    h.set_policies(POLICY);
+    let next = scangate::tls::generate(&[SERVICE_NAME], "next CA").unwrap();
+    let url = h.url("/validate");
+    let image = |i: usize| format!("{}/swap/app-{}:v1", registry.address, i % SWAP_IMAGES);
+
+    // Warm: every image scanned once under the old database.
+    let warm = h.client(true);
+    for i in 0..SWAP_IMAGES {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let (_, body) = post(&warm, &url, &pod_review("warm", "shop", &[&image(i)])).await;
+            if message(response_of(&body)).contains("DSA-TEST-1") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(h.orchestrator.scans_started(), SWAP_IMAGES as u64);
+
+    // The load generator: every answer must be a verdict, from the old
+    // database or the new one; anything else is a failed request.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let generators: Vec<_> = (0..LOAD_CLIENTS)
+        .map(|c| {
+            let client = h.client_trusting(&[&h.ca_pem, &next.ca_pem], c % 2 == 0);
+            let (stop, sent, url) = (stop.clone(), sent.clone(), url.clone());
+            let images: Vec<String> = (0..SWAP_IMAGES).map(image).collect();
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                let mut n = c;
+                while !stop.load(Ordering::SeqCst) {
+                    let review = pod_review(&format!("l-{n}"), "shop", &[&images[n % SWAP_IMAGES]]);
+                    n += LOAD_CLIENTS;
+                    let started = Instant::now();
+                    let outcome = client.post(&url).json(&review).send().await;
+                    let took = started.elapsed();
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    let text = match outcome {
+                        Ok(response) if response.status() == 200 => {
+                            match response.json::<serde_json::Value>().await {
+                                Ok(body) => message(&body["response"]),
+                                Err(error) => {
+                                    tally.failures.push(format!("body: {error}"));
+                                    continue;
+                                }
+                            }
+                        }
+                        other => {
+                            tally.failures.push(format!("{other:?}"));
+                            continue;
+                        }
+                    };
+                    if took > SCAN_TIMEOUT + ANSWER_MARGIN {
+                        tally.failures.push(format!("answered in {took:?}"));
+                    } else if text.contains("DSA-TEST-2") {
+                        tally.new += 1;
+                    } else if text.contains("DSA-TEST-1") {
+                        tally.old += 1;
+                    } else {
+                        tally.failures.push(text);
+                    }
+                }
+                tally
+            })
+        })
+        .collect();
+    let wait_for = |count: usize| {
+        let sent = sent.clone();
+        async move {
+            while sent.load(Ordering::SeqCst) < count {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    wait_for(PHASE_REVIEWS).await;
+
+    // The refresher's own path swaps the database.
+    let swapped = scangate::vulndb::refresh_once(
+        &db,
+        &scangate::vulndb::DbSource::Dir(new_db.path().to_path_buf()),
+        &Default::default(),
+        &scangate::vulndb::DbMetrics::default(),
+    )
+    .await
+    .unwrap();
+    assert!(swapped);
+    let after_swap = sent.load(Ordering::SeqCst);
+    wait_for(after_swap + PHASE_REVIEWS).await;
+
+    // Rotate the certificate: the key first, then the certificate.
+    replace_file(&h.key, &next.key_pem);
+    replace_file(&h.cert, &next.cert_pem);
+    let only_new = h.client_trusting(&[&next.ca_pem], true);
+    let deadline = Instant::now() + SETTLE;
+    while only_new.get(h.url("/healthz")).send().await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate never served"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after_rotation = sent.load(Ordering::SeqCst);
+    wait_for(after_rotation + PHASE_REVIEWS).await;
+    stop.store(true, Ordering::SeqCst);
+
+    let mut total = Tally::default();
+    for generator in generators {
+        let tally = generator.await.unwrap();
+        total.old += tally.old;
+        total.new += tally.new;
+        total.failures.extend(tally.failures);
+    }
+    assert!(
+        total.failures.is_empty(),
+        "{} failed requests: {:?}",
+        total.failures.len(),
+        &total.failures[..total.failures.len().min(5)]
+    );
+    assert!(
+        total.new >= 2 * PHASE_REVIEWS - LOAD_CLIENTS,
+        "{} new",
+        total.new
+    );
+    // The swap needed no scan: the cached inventories were matched again.
+    assert_eq!(h.orchestrator.scans_started(), SWAP_IMAGES as u64);
+    let metrics = h.metrics_text().await;
+    assert!(
+        metric(
+            &metrics,
+            r#"scangate_cache_lookups_total{cache="rematch",result="hit"}"#
+        ) >= SWAP_IMAGES as f64,
+        "{metrics}"
+    );
+    eprintln!(
+        "swap and rotation under load: {} old verdicts, {} new, 0 failed",
+        total.old, total.new
+    );
+    h.shutdown().await;
+}

@@ -81,3 +81,28 @@ pub fn unique_debian_layer(name: &str, noise: usize) -> super::registry::Layer {
         ("srv/noise", &padding),
     ]))
 }
+
+/// A database directory with one Debian 12 record per `(id, fixed)`, each
+/// affecting `hello` below `fixed`.
+pub fn debian_db_dir(records: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("Debian")).expect("Debian dir");
+    let file = std::fs::File::create(dir.path().join("Debian/all.zip")).expect("zip");
+    let mut zip = zip::ZipWriter::new(file);
+    for (id, fixed) in records {
+        zip.start_file(
+            format!("{id}.json"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .expect("zip entry");
+        let record = serde_json::json!({
+            "id": id, "modified": "2024-01-01T00:00:00Z", "summary": "test",
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "hello"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]
+        });
+        zip.write_all(record.to_string().as_bytes())
+            .expect("zip write");
+    }
+    zip.finish().expect("zip finish");
+    dir
+}

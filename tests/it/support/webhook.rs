@@ -151,6 +151,8 @@ impl Scanner for FileScanner {
 
 pub struct Harness {
     pub server: Option<RunningServer>,
+    /// The metrics the server exports (readable after shutdown too).
+    pub metrics: Metrics,
     pub scanner: Arc<FileScanner>,
     pub events: Arc<MemoryEventSink>,
     pub policies: PolicyStore,
@@ -235,11 +237,12 @@ impl Harness {
         certificate.watch(config.tls.reload_interval.get());
         let tls = Arc::new(scangate::tls::server_config(certificate).unwrap());
         let app = scangate::server::router(admission, &config.server);
-        let server = scangate::server::start(app, tls, &config.server, metrics)
+        let server = scangate::server::start(app, tls, &config.server, metrics.clone())
             .await
             .unwrap();
         Harness {
             server: Some(server),
+            metrics,
             scanner,
             events,
             policies,
