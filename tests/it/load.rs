@@ -447,3 +447,134 @@ async fn a_database_swap_and_a_certificate_rotation_under_load_fail_no_request()
     );
     h.shutdown().await;
 }
+
+const SHUTDOWN_CLIENTS: usize = 6;
+/// Misses held in their scan (so surely in flight) when shutdown begins.
+const HELD_MISSES: usize = 6;
+/// How long shutdown may take once the held scans are let go.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
+
+/// The sum of every sample of a counter family in the metrics text.
+fn metric_sum(text: &str, family: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{family}{{")))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_under_load_answers_every_review_in_flight() {
+    const CLEAN: &str = "demo.scangate.dev/clean:1";
+    let mut options = Options::default();
+    options.config.orchestrator.max_concurrent_scans = HELD_MISSES;
+    let mut h = Harness::start(options).await;
+    let url = h.url("/validate");
+    let (status, _) = post(&h.client(true), &url, &pod_review("warm", "shop", &[CLEAN])).await;
+    assert_eq!(status, 200);
+    // From now on a miss waits in its scan until released.
+    let warm_scans = h.scanner.scans.load(Ordering::SeqCst);
+    h.scanner.release.send_replace(false);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Hit clients send without pause; each held miss has its own task.
+    let generators: Vec<_> = (0..SHUTDOWN_CLIENTS + HELD_MISSES)
+        .map(|c| {
+            let miss = c >= SHUTDOWN_CLIENTS;
+            let client = h.client(c % 2 == 0);
+            let (stop, sent, url) = (stop.clone(), sent.clone(), url.clone());
+            tokio::spawn(async move {
+                // (answered hits, answered misses, refused, wrong answers)
+                let (mut hits, mut misses, mut errors, mut wrong) =
+                    (0usize, 0usize, 0usize, vec![]);
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) && !(miss && n > 0) {
+                    n += 1;
+                    let image = if miss {
+                        format!("demo.scangate.dev/load/shutdown-{c}:1")
+                    } else {
+                        CLEAN.to_string()
+                    };
+                    let uid = format!("sd-{c}-{n}");
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    let review = pod_review(&uid, "shop", &[&image]);
+                    match client.post(&url).json(&review).send().await {
+                        Ok(response) => {
+                            let status = response.status().as_u16();
+                            let body: serde_json::Value = response.json().await.unwrap_or_default();
+                            if status == 200
+                                && body["response"]
+                                    == serde_json::json!({"uid": uid, "allowed": true})
+                            {
+                                if miss {
+                                    misses += 1;
+                                } else {
+                                    hits += 1;
+                                }
+                            } else {
+                                wrong.push(format!("{status} {body}"));
+                            }
+                        }
+                        Err(_) => {
+                            // Refused: sent after the listener closed, or on a
+                            // connection the server was closing; never read.
+                            errors += 1;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+                (hits, misses, errors, wrong)
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + SETTLE;
+    while h.scanner.scans.load(Ordering::SeqCst) < warm_scans + HELD_MISSES
+        || sent.load(Ordering::SeqCst) < 100
+    {
+        assert!(Instant::now() < deadline, "the load never built up");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let addr = h.addr();
+    let server = h.server.take().unwrap();
+    let shutdown = tokio::spawn(server.shutdown());
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            Instant::now() < deadline + SETTLE,
+            "the listener stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The listener is closed; the held reviews are still in flight.
+    let held = h.scanner.scans.load(Ordering::SeqCst) - warm_scans;
+    let released = Instant::now();
+    h.scanner.release.send_replace(true);
+    tokio::time::timeout(SHUTDOWN_LIMIT, shutdown)
+        .await
+        .expect("shutdown finished")
+        .unwrap();
+    let shutdown_took = released.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let (mut hits, mut misses, mut errors, mut wrong) = (1usize, 0usize, 0usize, vec![]);
+    for generator in generators {
+        let (h, m, e, w) = generator.await.unwrap();
+        hits += h;
+        misses += m;
+        errors += e;
+        wrong.extend(w);
+    }
+    assert!(wrong.is_empty(), "{wrong:?}");
+    // Every miss that reached a scan (all of them in flight at shutdown)
+    // got its answer.
+    assert_eq!(held, HELD_MISSES);
+    assert_eq!(misses, HELD_MISSES, "{HELD_MISSES} misses were in flight");
+    // Every review the server answered reached its client: none was cut off.
+    let metrics = h.metrics.render();
+    assert_eq!(
+        metric_sum(&metrics, "scangate_admission_reviews_total") as usize,
+        hits + misses,
+        "{metrics}"
+    );
+    assert!(!metrics.contains("shutdownGracePeriod"), "{metrics}");
+    eprintln!(
+        "shutdown under load: {hits} hits and {misses} held misses answered, {errors} requests refused after the listener closed; shutdown took {shutdown_took:?} after the scans were released"
+    );
+}
