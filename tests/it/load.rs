@@ -487,7 +487,8 @@ async fn graceful_shutdown_under_load_answers_every_review_in_flight() {
                 let (mut hits, mut misses, mut errors, mut wrong) =
                     (0usize, 0usize, 0usize, vec![]);
                 let mut n = 0;
-                while !stop.load(Ordering::SeqCst) && !(miss && n > 0) {
+                // A miss task sends once; a hit task until stopped.
+                while !(stop.load(Ordering::SeqCst) || (miss && n > 0)) {
                     n += 1;
                     let image = if miss {
                         format!("demo.scangate.dev/load/shutdown-{c}:1")
