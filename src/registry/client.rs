@@ -808,3 +808,61 @@ fn classify(error: OciDistributionError, image: &ImageRef) -> RegistryError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(retry_after: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(retry_after).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        assert_eq!(retry_after(&headers("7")), Some(Duration::from_secs(7)));
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(30);
+        let date = jiff::fmt::rfc2822::to_string(&soon.to_zoned(jiff::tz::TimeZone::UTC)).unwrap();
+        let wait = retry_after(&headers(&date)).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        // A date in the past: retry at once.
+        assert_eq!(
+            retry_after(&headers("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&headers("soon")), None);
+        assert_eq!(retry_after(&headers("-3")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let mut options = RegistryOptions::new(Duration::from_secs(1));
+        options.retry_backoff = Duration::from_millis(100);
+        let client = RegistryClient::with_options(RegistryPolicy::default(), options);
+        assert_eq!(client.backoff(1), Duration::from_millis(100));
+        assert_eq!(client.backoff(2), Duration::from_millis(200));
+        assert_eq!(client.backoff(3), Duration::from_millis(400));
+        assert_eq!(client.backoff(40), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn messages_never_carry_a_query_and_credentials_stay_home() {
+        let signed =
+            url::Url::parse("https://bucket.example:8443/blob/1?X-Amz-Signature=secret").unwrap();
+        assert_eq!(redact(&signed), "https://bucket.example:8443/blob/1");
+        let registry = url::Url::parse("https://registry.example/v2/a/blobs/x").unwrap();
+        let same = url::Url::parse("https://registry.example:443/v2/other").unwrap();
+        assert!(same_origin(&registry, &same));
+        assert!(!same_origin(&registry, &signed));
+        let plain = url::Url::parse("http://registry.example/v2/").unwrap();
+        assert!(!same_origin(&registry, &plain));
+    }
+}
