@@ -47,7 +47,7 @@ enum LayerSource {
 impl ImageScanner {
     pub fn new(config: ScannerConfig, db: DbHandle) -> ImageScanner {
         let registry =
-            RegistryClient::new(config.registries.clone(), config.registry_request_timeout());
+            RegistryClient::with_options(config.registries.clone(), config.registry_options());
         ImageScanner {
             cache: LayerCache::new(config.layer_cache_bytes),
             downloads: Arc::new(Semaphore::new(config.max_parallel_layer_downloads.max(1))),
@@ -75,6 +75,7 @@ impl ImageScanner {
     /// Registers the scanner's metrics (`scangate_scan_*`, `scangate_layer_*`).
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.metrics.register(registry);
+        self.registry.metrics().register(registry);
     }
 
     /// The inventory of a registry image at `digest` (no matching).
@@ -387,6 +388,9 @@ impl ImageScanner {
         })?;
         match (pumped, walked) {
             (Ok(()), Ok(analysis)) => Ok(analysis),
+            // Bytes that are not the blob explain whatever the walker made
+            // of them (a corrupt gzip trailer, say): the mismatch is the cause.
+            (Err(error @ ScanError::DigestMismatch { .. }), _) => Err(error),
             // The walker's own error (a limit, corruption) is the cause when
             // it stopped first; otherwise the download's.
             (_, Err(error)) if !matches!(error, LayerError::Source { .. }) => {
@@ -452,6 +456,17 @@ impl Scanner for ImageScanner {
         }
         .await;
         self.finish(result)
+    }
+
+    fn rematch(&self, report: &ScanReport) -> Option<ScanReport> {
+        let db = self.db.current()?;
+        let outcome = db.match_inventory(&report.inventory);
+        Some(ScanReport {
+            db_revision: db.revision().to_string(),
+            findings: outcome.findings,
+            unchecked: outcome.unchecked,
+            ..report.clone()
+        })
     }
 
     fn database(&self) -> Option<DatabaseStatus> {
@@ -539,6 +554,18 @@ fn registry_error(error: RegistryError) -> ScanError {
             timeout: "registryRequestTimeoutSeconds",
             seconds,
         },
+        RegistryError::RetriesExhausted { .. } => ScanError::Limit {
+            limit: "registryRetries",
+            detail: error.to_string(),
+        },
+        RegistryError::RetryAfterTooLong { .. } => ScanError::Limit {
+            limit: "maxRetryAfterSeconds",
+            detail: error.to_string(),
+        },
+        RegistryError::TooManyRedirects { .. } => ScanError::Limit {
+            limit: "maxRegistryRedirects",
+            detail: error.to_string(),
+        },
         RegistryError::Other { .. } => ScanError::Registry(error.to_string()),
     }
 }
@@ -586,10 +613,13 @@ fn layer_error(error: LayerError) -> ScanError {
                 | LayerError::Source { digest, .. } => digest.clone(),
                 _ => String::new(),
             };
-            ScanError::Layer {
-                digest,
-                reason: other.to_string(),
-            }
+            // The walker's message names the layer already.
+            let text = other.to_string();
+            let reason = text
+                .strip_prefix(&format!("layer {digest}: "))
+                .map(str::to_string)
+                .unwrap_or(text);
+            ScanError::Layer { digest, reason }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! config key (camelCase) with a default.
 
 use crate::inventory::LayerLimits;
+use crate::registry::client::RegistryOptions;
 use crate::registry::{Platform, RegistryPolicy};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -23,6 +24,17 @@ pub struct ScannerConfig {
     pub registry_request_timeout_seconds: f64,
     /// A blob download that receives no bytes for this long fails (`stallTimeoutSeconds`, 20).
     pub stall_timeout_seconds: f64,
+    /// Retries of a registry request answered 429 or 5xx, or whose
+    /// connection failed before an answer (`registryRetries`, 2).
+    pub registry_retries: u32,
+    /// First wait before a retry, doubled each time, when the registry sends
+    /// no `Retry-After` (`registryRetryBackoffSeconds`, 0.5).
+    pub registry_retry_backoff_seconds: f64,
+    /// Longest `Retry-After` honoured; a longer one fails the request at
+    /// once (`maxRetryAfterSeconds`, 10).
+    pub max_retry_after_seconds: f64,
+    /// Redirects followed per registry request (`maxRegistryRedirects`, 5).
+    pub max_registry_redirects: usize,
     /// Layers downloaded at once, over all scans (`maxParallelLayerDownloads`, 4).
     pub max_parallel_layer_downloads: usize,
     /// Approximate memory for cached layer results (`layerCacheBytes`, 256 MiB).
@@ -43,6 +55,10 @@ impl Default for ScannerConfig {
             scan_timeout_seconds: 120.0,
             registry_request_timeout_seconds: 15.0,
             stall_timeout_seconds: 20.0,
+            registry_retries: 2,
+            registry_retry_backoff_seconds: 0.5,
+            max_retry_after_seconds: 10.0,
+            max_registry_redirects: 5,
             max_parallel_layer_downloads: 4,
             layer_cache_bytes: 256 << 20,
             platform: Platform::default(),
@@ -69,6 +85,16 @@ impl ScannerConfig {
     }
     pub fn stall_timeout(&self) -> Duration {
         seconds(self.stall_timeout_seconds, 20.0)
+    }
+    /// How the registry client retries, waits and follows redirects.
+    pub fn registry_options(&self) -> RegistryOptions {
+        RegistryOptions {
+            request_timeout: self.registry_request_timeout(),
+            retries: self.registry_retries,
+            retry_backoff: seconds(self.registry_retry_backoff_seconds, 0.5),
+            max_retry_after: seconds(self.max_retry_after_seconds, 10.0),
+            max_redirects: self.max_registry_redirects,
+        }
     }
 }
 

@@ -93,4 +93,8 @@ impl Scanner for LocalImages {
     fn database(&self) -> Option<DatabaseStatus> {
         self.engine.database()
     }
+
+    fn rematch(&self, report: &ScanReport) -> Option<ScanReport> {
+        self.engine.rematch(report)
+    }
 }

@@ -48,4 +48,13 @@ pub trait Scanner: Send + Sync + 'static {
 
     /// The database in service, or `None` while none is loaded (not ready).
     fn database(&self) -> Option<DatabaseStatus>;
+
+    /// `report`'s inventory matched again against the database in service,
+    /// without the registry: an image's contents do not change with the
+    /// database, so a database swap needs no new scan. `None` when this
+    /// scanner cannot (the caller then scans).
+    fn rematch(&self, report: &ScanReport) -> Option<ScanReport> {
+        let _ = report;
+        None
+    }
 }

@@ -2,6 +2,9 @@
 //! briefly), findings cached by `(digest, database revision)`, one scan per
 //! digest however many requests want it, bounded concurrency with a bounded
 //! queue, failures remembered for `errorTtl` only, and the request budget.
+//! After a database swap, an image scanned under the previous revision is
+//! matched again from its cached inventory instead of scanned again, so a
+//! swap is not a miss storm against the registries.
 
 use super::{ScanError, Scanner};
 use crate::config::OrchestratorConfig;
@@ -48,6 +51,8 @@ struct Inner {
     config: OrchestratorConfig,
     metrics: Metrics,
     reports: Cache<ScanKey, Arc<ScanReport>>,
+    /// digest → the database revision of its newest cached report.
+    latest_revision: Cache<String, String>,
     scan_errors: Cache<ScanKey, ScanError>,
     tags: Cache<String, String>,
     tag_errors: Cache<String, ScanError>,
@@ -84,6 +89,10 @@ impl Orchestrator {
             .max_capacity(config.verdict_cache_max_bytes)
             .time_to_live(config.verdict_ttl.get())
             .build();
+        let latest_revision = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(config.verdict_ttl.get())
+            .build();
         let scan_errors = Cache::builder()
             .max_capacity(10_000)
             .time_to_live(config.error_ttl.get())
@@ -103,6 +112,7 @@ impl Orchestrator {
                 config,
                 metrics,
                 reports,
+                latest_revision,
                 scan_errors,
                 tags,
                 tag_errors,
@@ -217,6 +227,9 @@ impl Orchestrator {
             return Lookup::Failed(err);
         }
         inner.metrics.cache_lookup("verdict", false);
+        if let Some(report) = inner.rematch(&key).await {
+            return Lookup::Scanned(report);
+        }
         let scan = self.start_or_join(image, creds, key);
         match tokio::time::timeout_at(deadline, scan).await {
             Ok(Ok(report)) => Lookup::Scanned(report),
@@ -260,6 +273,35 @@ impl Orchestrator {
 }
 
 impl Inner {
+    /// Caches a report under its key, and its revision as the digest's newest.
+    async fn remember(&self, key: &ScanKey, report: Arc<ScanReport>) {
+        self.reports.insert(key.clone(), report).await;
+        self.latest_revision
+            .insert(key.0.clone(), key.1.clone())
+            .await;
+    }
+
+    /// The findings of `key` from the digest's report under an earlier
+    /// database revision, matched again against the current database.
+    async fn rematch(&self, key: &ScanKey) -> Option<Arc<ScanReport>> {
+        let (digest, revision) = key;
+        let earlier = self.latest_revision.get(digest).await?;
+        if &earlier == revision {
+            return None;
+        }
+        let report = self.reports.get(&(digest.clone(), earlier)).await?;
+        let rematched = self.scanner.rematch(&report)?;
+        // The database may have been swapped again meanwhile: only a match
+        // against the revision asked for answers this key.
+        if &rematched.db_revision != revision {
+            return None;
+        }
+        self.metrics.cache_lookup("rematch", true);
+        let rematched = Arc::new(rematched);
+        self.remember(key, rematched.clone()).await;
+        Some(rematched)
+    }
+
     async fn run_scan(
         &self,
         key: ScanKey,
@@ -268,7 +310,7 @@ impl Inner {
     ) -> Result<Arc<ScanReport>, ScanError> {
         let result = self.scan_once(&key, &image, &creds).await;
         match &result {
-            Ok(report) => self.reports.insert(key.clone(), report.clone()).await,
+            Ok(report) => self.remember(&key, report.clone()).await,
             // Shedding is about this moment's load, not about the image.
             Err(ScanError::QueueFull { .. }) => {}
             Err(err) => self.scan_errors.insert(key.clone(), err.clone()).await,

@@ -7,12 +7,14 @@ mod support;
 
 mod cluster_serve;
 mod dev_mode;
+mod faults;
 mod inventory_golang;
 mod inventory_language;
 mod inventory_layer;
 mod inventory_system;
 mod k8s_chart;
 mod k8s_cluster;
+mod load;
 mod registry_local;
 mod registry_pull;
 mod report_html;

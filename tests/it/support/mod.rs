@@ -1,6 +1,7 @@
 //! Shared test helpers: real processes and fixtures the test modules start.
 
 pub mod fake_apiserver;
+pub mod fault_proxy;
 pub mod registry;
 pub mod scan_images;
 pub mod webhook;

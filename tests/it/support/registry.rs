@@ -343,3 +343,71 @@ impl Layout {
         std::fs::write(self.dir.path().join("index.json"), index.to_string()).expect("index.json");
     }
 }
+
+impl TestRegistry {
+    /// Pushes one single-platform image over the registry's HTTP API (a
+    /// monolithic upload per blob, then the manifest): much faster than
+    /// `skopeo` when a test needs many images. Returns the manifest digest.
+    pub async fn push_http(&self, repo: &str, tag: &str, layers: &[Layer]) -> String {
+        let client = reqwest::Client::new();
+        let base = format!("http://{}", self.address);
+        let upload = |bytes: Vec<u8>| {
+            let client = client.clone();
+            let base = base.clone();
+            async move {
+                let digest = sha256(&bytes);
+                let started = client
+                    .post(format!("{base}/v2/{repo}/blobs/uploads/"))
+                    .send()
+                    .await
+                    .expect("start upload");
+                assert_eq!(started.status(), 202, "start upload");
+                let location = started.headers()["location"].to_str().unwrap().to_string();
+                let location = if location.starts_with("http") {
+                    location
+                } else {
+                    format!("{base}{location}")
+                };
+                let separator = if location.contains('?') { '&' } else { '?' };
+                let put = client
+                    .put(format!("{location}{separator}digest={digest}"))
+                    .header("content-type", "application/octet-stream")
+                    .body(bytes.clone())
+                    .send()
+                    .await
+                    .expect("finish upload");
+                assert_eq!(put.status(), 201, "finish upload of {digest}");
+                (digest, bytes.len())
+            }
+        };
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+            "config": {}
+        });
+        let (config_digest, config_size) = upload(config.to_string().into_bytes()).await;
+        let mut descriptors = Vec::new();
+        for layer in layers {
+            let (digest, size) = upload(layer.blob.clone()).await;
+            descriptors.push(
+                serde_json::json!({"mediaType": layer.media_type, "digest": digest, "size": size}),
+            );
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+            "layers": descriptors
+        })
+        .to_string();
+        let put = client
+            .put(format!("{base}/v2/{repo}/manifests/{tag}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.clone())
+            .send()
+            .await
+            .expect("put manifest");
+        assert_eq!(put.status(), 201, "put manifest {repo}:{tag}");
+        sha256(manifest.as_bytes())
+    }
+}

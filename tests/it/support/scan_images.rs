@@ -57,3 +57,52 @@ pub fn names(inventory: &scangate::model::Inventory) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A gzip'd Debian layer with `hello 2.10-3` (affected by DSA-TEST-1 in
+/// [`test_db`]), made unique by `name` and padded with `noise` bytes that
+/// do not compress, so that each image's layer is its own blob.
+pub fn unique_debian_layer(name: &str, noise: usize) -> super::registry::Layer {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ name.len() as u64;
+    for byte in name.bytes() {
+        state = state.rotate_left(5) ^ u64::from(byte);
+    }
+    let padding: Vec<u8> = (0..noise)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    super::registry::Layer::gzip(super::registry::tar_layer(&[
+        ("etc/os-release", OS_RELEASE),
+        ("var/lib/dpkg/status", &dpkg_status(&[("hello", "2.10-3")])),
+        ("srv/name", name.as_bytes()),
+        ("srv/noise", &padding),
+    ]))
+}
+
+/// A database directory with one Debian 12 record per `(id, fixed)`, each
+/// affecting `hello` below `fixed`.
+pub fn debian_db_dir(records: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("Debian")).expect("Debian dir");
+    let file = std::fs::File::create(dir.path().join("Debian/all.zip")).expect("zip");
+    let mut zip = zip::ZipWriter::new(file);
+    for (id, fixed) in records {
+        zip.start_file(
+            format!("{id}.json"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .expect("zip entry");
+        let record = serde_json::json!({
+            "id": id, "modified": "2024-01-01T00:00:00Z", "summary": "test",
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "hello"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]
+        });
+        zip.write_all(record.to_string().as_bytes())
+            .expect("zip write");
+    }
+    zip.finish().expect("zip finish");
+    dir
+}

@@ -151,6 +151,8 @@ impl Scanner for FileScanner {
 
 pub struct Harness {
     pub server: Option<RunningServer>,
+    /// The metrics the server exports (readable after shutdown too).
+    pub metrics: Metrics,
     pub scanner: Arc<FileScanner>,
     pub events: Arc<MemoryEventSink>,
     pub policies: PolicyStore,
@@ -165,6 +167,9 @@ pub struct Harness {
 pub struct Options {
     pub config: Config,
     pub policies: PolicyDocuments,
+    /// The real image scanner instead of [`FileScanner`] (its metrics are
+    /// served too).
+    pub scanner: Option<Arc<scangate::scan::ImageScanner>>,
 }
 
 impl Default for Options {
@@ -176,6 +181,7 @@ impl Default for Options {
         Options {
             config,
             policies: PolicyDocuments::read_files(&[data_dir().join("policies.yaml")]).unwrap(),
+            scanner: None,
         }
     }
 }
@@ -191,13 +197,25 @@ impl Harness {
         std::fs::write(&key, &generated.key_pem).unwrap();
         let scanner = Arc::new(FileScanner::new());
         let events = Arc::new(MemoryEventSink::default());
-        let metrics = Metrics::new();
         let config = options.config;
-        let orchestrator = Orchestrator::new(
-            scanner.clone(),
-            config.orchestrator.clone(),
-            metrics.clone(),
-        );
+        let (metrics, orchestrator) = match options.scanner {
+            Some(engine) => {
+                let metrics =
+                    Metrics::with_components(|registry| engine.register_metrics(registry));
+                let orchestrator =
+                    Orchestrator::new(engine, config.orchestrator.clone(), metrics.clone());
+                (metrics, orchestrator)
+            }
+            None => {
+                let metrics = Metrics::new();
+                let orchestrator = Orchestrator::new(
+                    scanner.clone(),
+                    config.orchestrator.clone(),
+                    metrics.clone(),
+                );
+                (metrics, orchestrator)
+            }
+        };
         let policies = PolicyStore::new(PolicySet {
             policies: options.policies.policies,
             exceptions: options.policies.exceptions,
@@ -220,11 +238,12 @@ impl Harness {
         certificate.watch(config.tls.reload_interval.get());
         let tls = Arc::new(scangate::tls::server_config(certificate).unwrap());
         let app = scangate::server::router(admission, &config.server);
-        let server = scangate::server::start(app, tls, &config.server, metrics)
+        let server = scangate::server::start(app, tls, &config.server, metrics.clone())
             .await
             .unwrap();
         Harness {
             server: Some(server),
+            metrics,
             scanner,
             events,
             policies,
@@ -243,6 +262,16 @@ impl Harness {
 
     pub fn url(&self, path: &str) -> String {
         format!("https://{SERVICE_NAME}:{}{path}", self.addr().port())
+    }
+
+    /// The Prometheus text of the metrics endpoint.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(self.metrics_url())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub fn metrics_url(&self) -> String {
