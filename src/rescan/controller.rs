@@ -14,6 +14,7 @@ use crate::admission::ports::{
 use crate::model::Finding;
 use crate::registry::Credentials;
 use crate::scan::Scanner;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -110,6 +111,22 @@ impl RescanController {
         }
     }
 
+    async fn rescan_one(
+        &self,
+        image: RunningImage,
+        pods: &[Arc<Pod>],
+        now: jiff::Timestamp,
+    ) -> (
+        RunningImage,
+        Instant,
+        Result<super::rescanner::RescanOutcome, crate::scan::ScanError>,
+    ) {
+        let creds = self.credentials_for(&image, pods).await;
+        let started = Instant::now();
+        let result = self.rescanner.rescan(&image, &creds, now).await;
+        (image, started, result)
+    }
+
     fn emit(&self, image: &RunningImage, reason: AdmissionEventReason, findings: &[Finding]) {
         let ids: Vec<&str> = findings.iter().take(5).map(|f| f.id.as_str()).collect();
         let more = findings.len().saturating_sub(ids.len());
@@ -155,13 +172,26 @@ impl RescanController {
         report.running = running.len();
         self.metrics.running_digests.set(running.len() as i64);
         let windows = windows(&self.policies);
-        for digest in self.rescanner.due(&running, &db.revision, now) {
-            let Some(image) = running.get(&digest) else {
-                continue;
-            };
-            let creds = self.credentials_for(image, &pods).await;
-            let started = Instant::now();
-            let result = self.rescanner.rescan(image, &creds, now).await;
+        // Up to maxConcurrentRescans at once; the rescanner's own limit
+        // keeps them apart from admission's.
+        let due = self.rescanner.due(&running, &db.revision, now);
+        let mut waiting = due.iter().filter_map(|d| running.get(d).cloned());
+        let limit = self.rescanner.concurrency();
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut scans = Vec::new();
+        loop {
+            while in_flight.len() < limit {
+                let Some(image) = waiting.next() else { break };
+                in_flight.push(self.rescan_one(image, &pods, now));
+            }
+            match in_flight.next().await {
+                Some(done) => scans.push(done),
+                None => break,
+            }
+        }
+        for (image, started, result) in scans {
+            let image = &image;
+            let digest = &image.digest;
             let label = match &result {
                 Ok(_) => "ok".to_string(),
                 Err(e) => e.metric_label().to_string(),

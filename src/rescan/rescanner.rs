@@ -123,6 +123,11 @@ impl Rescanner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Re-scans that may run at once (`maxConcurrentRescans`).
+    pub fn concurrency(&self) -> usize {
+        self.config.max_concurrent_rescans.max(1)
+    }
+
     /// When a finding was first seen on a digest, if it was.
     pub fn first_seen(&self, digest: &str, finding: &Finding) -> Option<jiff::Timestamp> {
         self.state()
