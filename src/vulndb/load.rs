@@ -119,6 +119,13 @@ fn compact(
     (ranges, versions)
 }
 
+/// One `affected` entry, compact: `(ecosystem with release, package name,
+/// ranges, versions)`.
+type CompactEntry = (Box<str>, Box<str>, Vec<CompactRange>, Vec<Box<str>>);
+
+/// What one unit of work gave: a zip's hash (hash units) or its records.
+type UnitOutcome = Result<(Option<String>, UnitResult), LoadError>;
+
 /// One record in its compact form, before it has a slot in the database.
 #[derive(Debug)]
 struct Compacted {
@@ -126,7 +133,7 @@ struct Compacted {
     /// Releases named by its `affected` packages (`12` of `Debian:12`).
     releases: Vec<String>,
     /// `(ecosystem with release, package name, ranges, versions)`.
-    entries: Vec<(Box<str>, Box<str>, Vec<CompactRange>, Vec<Box<str>>)>,
+    entries: Vec<CompactEntry>,
     record: VulnRecord,
 }
 
@@ -352,9 +359,9 @@ fn run_units(
     schedule: &[usize],
     max: u64,
     threads: usize,
-) -> Result<Vec<Result<(Option<String>, UnitResult), LoadError>>, LoadError> {
+) -> Result<Vec<UnitOutcome>, LoadError> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<(Option<String>, UnitResult), LoadError>>>> =
+    let results: Mutex<Vec<Option<UnitOutcome>>> =
         Mutex::new((0..units.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)

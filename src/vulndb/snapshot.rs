@@ -220,10 +220,12 @@ fn prune(dir: &Path, keep: &Path) {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if path != keep && name.starts_with("osv-") && name.ends_with(".snapshot") {
-            if let Err(error) = std::fs::remove_file(&path) {
-                tracing::warn!(%error, path = %path.display(), "could not remove an old snapshot");
-            }
+        if path != keep
+            && name.starts_with("osv-")
+            && name.ends_with(".snapshot")
+            && let Err(error) = std::fs::remove_file(&path)
+        {
+            tracing::warn!(%error, path = %path.display(), "could not remove an old snapshot");
         }
     }
 }
