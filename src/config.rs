@@ -194,9 +194,30 @@ pub struct DbConfig {
     pub root: Option<PathBuf>,
     /// Where a mirror is synced to (`cacheDir`).
     pub cache_dir: PathBuf,
+    /// Where the loaded index is kept, so a restart skips unzipping and
+    /// parsing (`snapshotDir`) [default: `<cacheDir>/snapshots`].
+    pub snapshot_dir: Option<PathBuf>,
     /// How often the database is synced and, if it changed, swapped
     /// (`refreshInterval`).
     pub refresh_interval: ConfigDuration,
+}
+
+impl DbConfig {
+    /// Where snapshots are kept: `snapshotDir`, or `<cacheDir>/snapshots`
+    /// (no `all.zip` there, so the folder is never taken for an ecosystem).
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.snapshot_dir
+            .clone()
+            .unwrap_or_else(|| self.cache_dir.join("snapshots"))
+    }
+
+    /// The loader's settings: load through the snapshot.
+    pub fn loader(&self) -> crate::vulndb::DbConfig {
+        crate::vulndb::DbConfig {
+            snapshot_dir: Some(self.snapshot_dir()),
+            ..crate::vulndb::DbConfig::default()
+        }
+    }
 }
 
 impl Default for DbConfig {
@@ -204,6 +225,7 @@ impl Default for DbConfig {
         DbConfig {
             root: None,
             cache_dir: PathBuf::from(".cache/scangate-db"),
+            snapshot_dir: None,
             refresh_interval: ConfigDuration::secs(3600),
         }
     }

@@ -15,7 +15,8 @@ use crate::scan::engine::ImageScanner;
 use crate::scan::format::{ExceptedFinding, ScanDocument, VerdictSummary, Violation};
 use crate::scan::limits::ScannerConfig;
 use crate::scan::{DatabaseStatus, Scanner};
-use crate::vulndb::{DbConfig, DbHandle, load_dir};
+use crate::vulndb::source::DEFAULT_DB_CACHE_DIR;
+use crate::vulndb::{DbHandle, DbMetrics, DbSource};
 use anyhow::Context;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
@@ -27,9 +28,14 @@ use std::sync::Arc;
 pub struct ScanArgs {
     /// A registry reference (`nginx:1.27`), `oci:DIR[:TAG]` or `docker-archive:FILE`.
     pub image: String,
-    /// The vulnerability database root (`<Ecosystem>/all.zip` folders).
+    /// The vulnerability database root (`<Ecosystem>/all.zip` folders), or
+    /// a `file://` / `https://` mirror synced into `--cache-dir` first.
     #[arg(long, env = "SCANGATE_DB", default_value = "examples/db")]
-    pub db: PathBuf,
+    pub db: String,
+    /// Where a mirrored database is kept; its index snapshots go to
+    /// `<cache-dir>/snapshots` (the server's `db.cacheDir` layout).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DB_CACHE_DIR)]
+    pub cache_dir: PathBuf,
     /// Policy and exception documents (the custom resources' YAML); repeatable.
     #[arg(long = "policy", value_name = "FILE")]
     pub policies: Vec<PathBuf>,
@@ -256,8 +262,19 @@ fn filter_findings(args: &ScanArgs, doc: &mut ScanDocument) -> anyhow::Result<()
 
 pub async fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let source = ImageSource::parse(&args.image)?;
-    let database = load_dir(&args.db, &DbConfig::default())
-        .with_context(|| format!("loading the vulnerability database {}", args.db.display()))?;
+    // The server's loading path: the same source parsing, mirror sync and snapshot.
+    let db_config = crate::config::DbConfig {
+        root: Some(PathBuf::from(&args.db)),
+        cache_dir: args.cache_dir.clone(),
+        ..crate::config::DbConfig::default()
+    };
+    let database = crate::vulndb::open(
+        &DbSource::parse(&args.db, &db_config.cache_dir),
+        &db_config.loader(),
+        &DbMetrics::default(),
+    )
+    .await
+    .with_context(|| format!("loading the vulnerability database {}", args.db))?;
     let db = DbHandle::default();
     db.replace(database);
     let mut config = ScannerConfig::default();

@@ -25,8 +25,7 @@ use crate::scan::local_images::LocalImages;
 use crate::scan::orchestrator::Orchestrator;
 use crate::telemetry::Metrics;
 use crate::vulndb::{
-    DbConfig as VulnDbConfig, DbHandle, DbMetrics, DbSource, open,
-    register_metrics as register_db_metrics, spawn_refresher,
+    DbHandle, DbMetrics, DbSource, open, register_metrics as register_db_metrics, spawn_refresher,
 };
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -132,7 +131,8 @@ async fn open_database(config: &Config, db: &DbHandle, metrics: &DbMetrics) -> a
         .clone()
         .context("no vulnerability database: pass --db ROOT (or set db.root)")?;
     let source = DbSource::parse(&root.to_string_lossy(), &config.db.cache_dir);
-    let load = VulnDbConfig::default();
+    // Through the snapshot: a restart loads the index, not the zips.
+    let load = config.db.loader();
     let database = open(&source, &load, metrics)
         .await
         .with_context(|| format!("loading the vulnerability database {}", root.display()))?;

@@ -4,6 +4,7 @@
 pub mod apk;
 pub mod dpkg;
 pub mod maven;
+pub mod nuget;
 mod numeric;
 pub mod packagist;
 pub mod pep440;
@@ -105,9 +106,74 @@ pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, Vers
             Ok(va.cmp(&vb))
         }
         VersionScheme::Packagist => Ok(packagist::compare(a, b)),
-        VersionScheme::NuGet => Err(invalid(
-            a,
-            format!("{scheme:?} ordering is not implemented yet"),
-        )),
+        VersionScheme::NuGet => {
+            let va = nuget::NuGetVersion::parse(a).map_err(|r| invalid(a, r))?;
+            let vb = nuget::NuGetVersion::parse(b).map_err(|r| invalid(b, r))?;
+            Ok(va.cmp(&vb))
+        }
+    }
+}
+
+/// A version parsed once, to be compared with many others (the installed
+/// version against every event of every record of its package).
+#[derive(Debug, Clone)]
+pub enum Prepared<'a> {
+    /// Schemes that compare the strings themselves.
+    Raw(&'a str),
+    SemVer(semver::SemVer),
+    Pep440(pep440::Pep440),
+    Maven(maven::MavenVersion),
+    Gem(rubygems::GemVersion),
+    NuGet(nuget::NuGetVersion),
+}
+
+/// Parses `version` once for [`compare_prepared`]; refuses what
+/// [`compare`] refuses.
+pub fn prepare(scheme: VersionScheme, version: &str) -> Result<Prepared<'_>, VersionError> {
+    let invalid = |reason: String| VersionError::Invalid {
+        scheme,
+        version: version.to_string(),
+        reason,
+    };
+    Ok(match scheme {
+        VersionScheme::Dpkg | VersionScheme::Rpm | VersionScheme::Packagist => {
+            Prepared::Raw(version)
+        }
+        VersionScheme::Apk => {
+            apk::compare(version, version).map_err(invalid)?;
+            Prepared::Raw(version)
+        }
+        VersionScheme::Npm | VersionScheme::Go | VersionScheme::Cargo => {
+            Prepared::SemVer(semver::SemVer::parse(version).map_err(invalid)?)
+        }
+        VersionScheme::Pep440 => Prepared::Pep440(pep440::Pep440::parse(version).map_err(invalid)?),
+        VersionScheme::Maven => Prepared::Maven(maven::MavenVersion::parse(version)),
+        VersionScheme::RubyGems => {
+            Prepared::Gem(rubygems::GemVersion::parse(version).map_err(invalid)?)
+        }
+        VersionScheme::NuGet => {
+            Prepared::NuGet(nuget::NuGetVersion::parse(version).map_err(invalid)?)
+        }
+    })
+}
+
+/// `compare(scheme, a, b)` with `a` already prepared (under the same scheme).
+pub fn compare_prepared(
+    scheme: VersionScheme,
+    a: &Prepared<'_>,
+    b: &str,
+) -> Result<Ordering, VersionError> {
+    let invalid = |reason: String| VersionError::Invalid {
+        scheme,
+        version: b.to_string(),
+        reason,
+    };
+    match a {
+        Prepared::Raw(a) => compare(scheme, a, b),
+        Prepared::SemVer(a) => Ok(a.cmp(&semver::SemVer::parse(b).map_err(invalid)?)),
+        Prepared::Pep440(a) => Ok(a.cmp(&pep440::Pep440::parse(b).map_err(invalid)?)),
+        Prepared::Maven(a) => Ok(a.cmp(&maven::MavenVersion::parse(b))),
+        Prepared::Gem(a) => Ok(a.cmp(&rubygems::GemVersion::parse(b).map_err(invalid)?)),
+        Prepared::NuGet(a) => Ok(a.cmp(&nuget::NuGetVersion::parse(b).map_err(invalid)?)),
     }
 }

@@ -107,8 +107,10 @@ fn split(evr: &str) -> (u64, &str, Option<&str>) {
     }
 }
 
-/// Compares `[epoch:]version-release` strings. A missing release on either
-/// side is not compared (as rpm does when matching a version without one).
+/// Compares `[epoch:]version-release` strings as `rpm.labelCompare` does:
+/// a missing release sorts before any release (even an empty one). Treating
+/// it as "any release" instead would not be an order (`1.0` = `1.0-1` and
+/// `1.0` = `1.0-2`, yet `1.0-1` < `1.0-2`).
 pub fn compare(a: &str, b: &str) -> Ordering {
     let (ea, va, ra) = split(a.trim());
     let (eb, vb, rb) = split(b.trim());
@@ -116,7 +118,9 @@ pub fn compare(a: &str, b: &str) -> Ordering {
         .then_with(|| rpmvercmp(va, vb))
         .then_with(|| match (ra, rb) {
             (Some(ra), Some(rb)) => rpmvercmp(ra, rb),
-            _ => Ordering::Equal,
+            (Some(_), None) => Ordering::Greater,
+            (None, Some(_)) => Ordering::Less,
+            (None, None) => Ordering::Equal,
         })
 }
 
@@ -159,5 +163,9 @@ mod tests {
         assert_eq!(compare("1:1.0-1", "2.0-1"), Greater);
         assert_eq!(compare("1.0-1.el9", "1.0-2.el9"), Less);
         assert_eq!(compare("3.0.7-16.el9_2", "3.0.7-24.el9"), Less);
+        // labelCompare: no release < an empty release < any release.
+        assert_eq!(compare("1.0", "1.0-"), Less);
+        assert_eq!(compare("1.0-", "1.0-0"), Less);
+        assert_eq!(compare("1.0-1", "1.0"), Greater);
     }
 }

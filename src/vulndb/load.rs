@@ -1,17 +1,24 @@
 //! Loading the OSV export's layout: `<root>/<Ecosystem>/all.zip`, one JSON
 //! record per file. A record that does not parse is skipped and counted,
 //! never a reason to fail the load; withdrawn records are left out.
+//!
+//! The zips are inflated and parsed in parallel (slices of each zip's
+//! entries, one thread per core), and each record is compacted as soon as
+//! it is parsed: nothing but the compact form outlives a record's bytes.
 
 use super::osv::{self, Record};
 use super::ranges::{CompactRange, EventKind};
 use super::severity;
 use super::{AffectedEntry, Database, EcosystemInfo, VulnRecord};
 use crate::model::SeveritySource;
+use crate::version::VersionScheme;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Which data to load (`database:` in the config).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -21,11 +28,17 @@ pub struct DbConfig {
     pub ecosystems: Vec<String>,
     /// Largest record accepted, in bytes (`maxRecordBytes`); larger ones are skipped.
     pub max_record_bytes: Option<u64>,
+    /// Where the loaded index is kept on disk, keyed by revision
+    /// (`snapshotDir`), so a restart skips the zips; `None`: no snapshot.
+    pub snapshot_dir: Option<PathBuf>,
 }
 
 /// Default for [`DbConfig::max_record_bytes`]: the largest real records are
 /// a few hundred KiB.
 pub const DEFAULT_MAX_RECORD_BYTES: u64 = 8 << 20;
+
+/// Zip entries parsed as one unit of work.
+const ENTRIES_PER_UNIT: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -43,6 +56,8 @@ pub enum LoadError {
     },
     #[error("database root {0} holds no <Ecosystem>/all.zip")]
     Empty(PathBuf),
+    #[error("a loader thread failed: {0}")]
+    Thread(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
@@ -66,118 +81,471 @@ pub fn zips_in(root: &Path) -> Result<Vec<(String, PathBuf)>, LoadError> {
     Ok(out)
 }
 
-fn compact(affected: &osv::Affected) -> (Vec<CompactRange>, Vec<Box<str>>) {
+fn compact(
+    affected: &osv::Affected,
+    scheme: Option<VersionScheme>,
+) -> (Vec<CompactRange>, Vec<Box<str>>) {
     let ranges = affected
         .ranges
         .iter()
-        .filter(|r| r.kind == "ECOSYSTEM" || r.kind == "SEMVER")
-        .map(|r| CompactRange {
-            events: r
-                .events
-                .iter()
-                .filter_map(|e| {
-                    if let Some(v) = &e.introduced {
-                        Some((EventKind::Introduced, v.as_str().into()))
-                    } else if let Some(v) = &e.fixed {
-                        Some((EventKind::Fixed, v.as_str().into()))
-                    } else if let Some(v) = &e.last_affected {
-                        Some((EventKind::LastAffected, v.as_str().into()))
-                    } else {
-                        e.limit
-                            .as_ref()
-                            .map(|v| (EventKind::Limit, v.as_str().into()))
-                    }
-                })
-                .collect(),
+        .filter(|r| &*r.kind == "ECOSYSTEM" || &*r.kind == "SEMVER")
+        .map(|r| {
+            let mut range = CompactRange::new(
+                r.events
+                    .iter()
+                    .filter_map(|e| {
+                        if let Some(v) = &e.introduced {
+                            Some((EventKind::Introduced, Box::from(&**v)))
+                        } else if let Some(v) = &e.fixed {
+                            Some((EventKind::Fixed, Box::from(&**v)))
+                        } else if let Some(v) = &e.last_affected {
+                            Some((EventKind::LastAffected, Box::from(&**v)))
+                        } else {
+                            e.limit
+                                .as_ref()
+                                .map(|v| (EventKind::Limit, Box::from(&**v)))
+                        }
+                    })
+                    .collect(),
+            );
+            if let Some(scheme) = scheme {
+                range.normalize(scheme);
+            }
+            range
         })
         .filter(|r| !r.events.is_empty())
         .collect();
-    let versions = affected
-        .versions
-        .iter()
-        .map(|v| v.as_str().into())
-        .collect();
+    let versions = affected.versions.iter().map(|v| Box::from(&**v)).collect();
     (ranges, versions)
 }
 
-/// Builds the database from parsed records (any ecosystems, any order).
-pub fn build(
-    records: Vec<(String, Record)>,
-    revision: String,
-    skipped: BTreeMap<String, usize>,
-    updated_at: jiff::Timestamp,
-) -> Database {
-    let mut ecosystems: BTreeMap<String, EcosystemInfo> = BTreeMap::new();
-    let mut index: HashMap<(Box<str>, Box<str>), Vec<AffectedEntry>> = HashMap::new();
-    let mut vulns = Vec::with_capacity(records.len());
-    for (base, record) in records {
-        if record.withdrawn.is_some() {
+/// One `affected` entry, compact: `(ecosystem with release, package name,
+/// ranges, versions)`.
+type CompactEntry = (Box<str>, Box<str>, Vec<CompactRange>, Vec<Box<str>>);
+
+/// What one unit of work gave: a zip's hash (hash units) or its records.
+type UnitOutcome = Result<(Option<String>, UnitResult), LoadError>;
+
+/// One record in its compact form, before it has a slot in the database.
+#[derive(Debug)]
+struct Compacted {
+    modified: Option<String>,
+    /// Releases named by its `affected` packages (`12` of `Debian:12`).
+    releases: Vec<String>,
+    /// `(ecosystem with release, package name, ranges, versions)`.
+    entries: Vec<CompactEntry>,
+    record: VulnRecord,
+}
+
+/// Compacts one parsed record; `None` for a withdrawn one.
+fn compact_record(record: Record<'_>) -> Option<Compacted> {
+    if record.withdrawn.is_some() {
+        return None;
+    }
+    let mut releases = Vec::new();
+    let mut entries = Vec::new();
+    for affected in &record.affected {
+        let Some(package) = &affected.package else {
+            continue;
+        };
+        if let Some((_, release)) = package.ecosystem.split_once(':')
+            && !releases.iter().any(|r: &String| r == release)
+        {
+            releases.push(release.to_string());
+        }
+        let scheme = VersionScheme::for_osv_ecosystem(&package.ecosystem);
+        let (ranges, versions) = compact(affected, scheme);
+        if ranges.is_empty() && versions.is_empty() {
             continue;
         }
-        let info = ecosystems
-            .entry(base.clone())
-            .or_insert_with(|| EcosystemInfo {
-                records: 0,
-                releases: BTreeSet::new(),
-                updated: None,
-                skipped: 0,
-            });
-        info.records += 1;
-        if record.modified.as_deref() > info.updated.as_deref() {
-            info.updated = record.modified.clone();
-        }
-        let Ok(slot) = u32::try_from(vulns.len()) else {
-            break;
-        };
-        for affected in &record.affected {
-            let Some(package) = &affected.package else {
-                continue;
-            };
-            if let Some((_, release)) = package.ecosystem.split_once(':') {
-                info.releases.insert(release.to_string());
-            }
-            let (ranges, versions) = compact(affected);
-            if ranges.is_empty() && versions.is_empty() {
-                continue;
-            }
-            let name = super::ecosystem::record_name(&package.ecosystem, &package.name);
-            index
-                .entry((package.ecosystem.as_str().into(), name.into()))
-                .or_default()
-                .push(AffectedEntry {
-                    record: slot,
-                    ranges,
-                    versions,
-                });
-        }
-        let rated = severity::rate(&record);
-        vulns.push(VulnRecord {
-            id: record.id,
-            aliases: record.aliases,
-            upstream: record.upstream,
-            summary: record.summary,
-            published: record.published,
+        let name = super::ecosystem::record_name(&package.ecosystem, &package.name);
+        entries.push((
+            Box::from(&*package.ecosystem),
+            name.into_boxed_str(),
+            ranges,
+            versions,
+        ));
+    }
+    let rated = severity::rate(&record);
+    let owned = |v: &Vec<osv::Str>| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    Some(Compacted {
+        modified: record.modified.as_deref().map(String::from),
+        releases,
+        entries,
+        record: VulnRecord {
+            id: record.id.to_string(),
+            aliases: owned(&record.aliases),
+            upstream: owned(&record.upstream),
+            summary: record.summary.as_deref().map(String::from),
+            published: record.published.as_deref().map(String::from),
             severity: rated.severity,
             severity_source: rated.source,
             cvss_score: rated.score,
             cvss_vector: rated.vector,
-        });
+        },
+    })
+}
+
+/// What one slice of one zip gave.
+#[derive(Debug, Default)]
+struct UnitResult {
+    records: Vec<Compacted>,
+    skipped: usize,
+}
+
+/// Inflates one zip entry's raw bytes into `out` (at most `max` bytes) and
+/// checks its CRC. One `inflater` serves every entry: a fresh inflate state
+/// per entry (what `ZipArchive::by_index` makes) costs an allocation of
+/// tens of KiB each time, and interleaved with the database's own small,
+/// long-lived allocations it fragments the heap to gigabytes.
+fn inflate_entry(
+    method: zip::CompressionMethod,
+    raw: &[u8],
+    claimed_size: u64,
+    crc32: u32,
+    max: u64,
+    inflater: &mut flate2::Decompress,
+    out: &mut Vec<u8>,
+) -> Result<(), ()> {
+    out.clear();
+    if method == zip::CompressionMethod::Stored {
+        out.extend_from_slice(raw);
+    } else if method == zip::CompressionMethod::Deflated {
+        inflater.reset(false);
+        out.reserve(usize::try_from(claimed_size.min(max) + 1).map_err(|_| ())?);
+        let mut input = raw;
+        loop {
+            if out.len() == out.capacity() {
+                out.reserve(out.len().max(4096));
+            }
+            let (before, len_before) = (inflater.total_in(), out.len());
+            let status = inflater
+                .decompress_vec(input, out, flate2::FlushDecompress::Finish)
+                .map_err(|_| ())?;
+            let consumed = usize::try_from(inflater.total_in() - before).map_err(|_| ())?;
+            input = input.get(consumed..).ok_or(())?;
+            if out.len() as u64 > max {
+                return Err(());
+            }
+            match status {
+                flate2::Status::StreamEnd => break,
+                // No progress with room left: truncated or damaged data.
+                _ if consumed == 0 && out.len() == len_before && out.len() < out.capacity() => {
+                    return Err(());
+                }
+                _ => {}
+            }
+        }
+    } else {
+        return Err(());
     }
-    for (base, count) in skipped {
-        if let Some(info) = ecosystems.get_mut(&base) {
+    if out.len() as u64 > max {
+        return Err(());
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(out);
+    if crc.sum() != crc32 {
+        return Err(());
+    }
+    Ok(())
+}
+
+/// Buffers one reader of entries reuses.
+#[derive(Default)]
+struct EntryBuffers {
+    raw: Vec<u8>,
+    json: Vec<u8>,
+    inflater: Option<flate2::Decompress>,
+}
+
+/// Reads entries `range` of `archive`: every `.json` entry is inflated
+/// (at most `max` bytes, without trusting the size the zip claims), its
+/// CRC checked, and parsed.
+fn read_entries<R: Read + std::io::Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    range: std::ops::Range<usize>,
+    max: u64,
+    buffers: &mut EntryBuffers,
+    mut each: impl FnMut(Result<Record<'_>, ()>),
+) {
+    let EntryBuffers {
+        raw,
+        json,
+        inflater,
+    } = buffers;
+    let inflater = inflater.get_or_insert_with(|| flate2::Decompress::new(false));
+    // Deflate expands by at most a few bytes per 16 KiB block; twice the cap
+    // bounds the compressed bytes read for an acceptable record.
+    let max_raw = max.saturating_mul(2).saturating_add(4096);
+    for i in range {
+        let Ok(file) = archive.by_index_raw(i) else {
+            each(Err(()));
+            continue;
+        };
+        if file.is_dir() || !file.name().is_ok_and(|n| n.ends_with(".json")) {
+            continue;
+        }
+        let (method, claimed, crc32) = (file.compression(), file.size(), file.crc32());
+        raw.clear();
+        let read = file.take(max_raw + 1).read_to_end(raw);
+        if read.is_err() || raw.len() as u64 > max_raw {
+            each(Err(()));
+            continue;
+        }
+        if inflate_entry(method, raw, claimed, crc32, max, inflater, json).is_err() {
+            each(Err(()));
+            continue;
+        }
+        each(serde_json::from_slice::<Record>(json).map_err(|_| ()));
+    }
+}
+
+/// Opens one zip for reading entries.
+fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<std::fs::File>>, LoadError> {
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    zip::ZipArchive::new(BufReader::new(file)).map_err(|source| LoadError::Zip {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// SHA-256 of a file, streamed.
+fn hash_file(path: &Path) -> Result<String, LoadError> {
+    let mut file = std::fs::File::open(path).map_err(io(path))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(io(path))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Counts the records of one `all.zip` that parse; returns (parsed,
+/// skipped, the zip's SHA-256). Used to verify a download.
+pub fn count_records(
+    path: &Path,
+    max_record_bytes: u64,
+) -> Result<(usize, usize, String), LoadError> {
+    let hash = hash_file(path)?;
+    let mut archive = open_zip(path)?;
+    let (mut parsed, mut skipped) = (0, 0);
+    let mut buffers = EntryBuffers::default();
+    let len = archive.len();
+    read_entries(
+        &mut archive,
+        0..len,
+        max_record_bytes,
+        &mut buffers,
+        |r| match r {
+            Ok(_) => parsed += 1,
+            Err(()) => skipped += 1,
+        },
+    );
+    Ok((parsed, skipped, hash))
+}
+
+/// A unit of loading work.
+enum Unit {
+    /// Hash zip `zip` (for the revision).
+    Hash { zip: usize },
+    /// Parse entries `range` of zip `zip`.
+    Entries {
+        zip: usize,
+        range: std::ops::Range<usize>,
+    },
+}
+
+/// Runs `units` on `threads` threads; each result lands at its unit's index.
+fn run_units(
+    zips: &[(String, PathBuf)],
+    units: &[Unit],
+    schedule: &[usize],
+    max: u64,
+    threads: usize,
+) -> Result<Vec<UnitOutcome>, LoadError> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<UnitOutcome>>> =
+        Mutex::new((0..units.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    // One open archive per worker: units of a zip are consecutive.
+                    let mut open: Option<(usize, zip::ZipArchive<BufReader<std::fs::File>>)> = None;
+                    let mut buffers = EntryBuffers::default();
+                    loop {
+                        let Some(&i) = schedule.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            return;
+                        };
+                        let Some(unit) = units.get(i) else {
+                            return;
+                        };
+                        let outcome = match unit {
+                            Unit::Hash { zip } => {
+                                hash_file(&zips[*zip].1).map(|h| (Some(h), UnitResult::default()))
+                            }
+                            Unit::Entries { zip, range } => {
+                                let archive = match open.take() {
+                                    Some((at, archive)) if at == *zip => Ok(archive),
+                                    _ => open_zip(&zips[*zip].1),
+                                };
+                                archive.map(|mut archive| {
+                                    let mut result = UnitResult::default();
+                                    read_entries(
+                                        &mut archive,
+                                        range.clone(),
+                                        max,
+                                        &mut buffers,
+                                        |r| match r {
+                                            Ok(record) => {
+                                                if let Some(c) = compact_record(record) {
+                                                    result.records.push(c);
+                                                }
+                                            }
+                                            Err(()) => result.skipped += 1,
+                                        },
+                                    );
+                                    open = Some((*zip, archive));
+                                    (None, result)
+                                })
+                            }
+                        };
+                        if let Ok(mut slots) = results.lock()
+                            && let Some(slot) = slots.get_mut(i)
+                        {
+                            *slot = Some(outcome);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            if worker.join().is_err() {
+                return Err(LoadError::Thread("a loader thread panicked".into()));
+            }
+        }
+        Ok(())
+    })?;
+    let slots = results
+        .into_inner()
+        .map_err(|_| LoadError::Thread("results lock poisoned".into()))?;
+    slots
+        .into_iter()
+        .map(|slot| slot.ok_or_else(|| LoadError::Thread("a unit was not run".into())))
+        .collect()
+}
+
+/// Loads a database root laid out as the OSV export.
+pub fn load_dir(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
+    let zips = zips_in(root)?;
+    let wanted: Vec<(String, PathBuf)> = zips
+        .into_iter()
+        .filter(|(eco, _)| config.ecosystems.is_empty() || config.ecosystems.contains(eco))
+        .collect();
+    if wanted.is_empty() {
+        return Err(LoadError::Empty(root.to_path_buf()));
+    }
+    let max = config.max_record_bytes.unwrap_or(DEFAULT_MAX_RECORD_BYTES);
+    // Split every zip into slices of entries (the central directory says
+    // how many each has). Units are merged in zip and entry order, so the
+    // database does not depend on scheduling; they are run largest zip
+    // first, hashing first, so no thread is left with a long tail.
+    let mut units = Vec::new();
+    let mut sizes = Vec::new();
+    let mut newest_file = None;
+    for (z, (_, path)) in wanted.iter().enumerate() {
+        units.push(Unit::Hash { zip: z });
+        let entries = open_zip(path)?.len();
+        sizes.push(entries);
+        let mut start = 0;
+        while start < entries {
+            let end = (start + ENTRIES_PER_UNIT).min(entries);
+            units.push(Unit::Entries {
+                zip: z,
+                range: start..end,
+            });
+            start = end;
+        }
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        newest_file = newest_file.max(modified);
+    }
+    let mut schedule: Vec<usize> = (0..units.len()).collect();
+    schedule.sort_by_key(|&i| match &units[i] {
+        Unit::Hash { .. } => (0, 0, 0),
+        Unit::Entries { zip, range } => (1, usize::MAX - sizes[*zip], range.start),
+    });
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 16);
+    let results = run_units(&wanted, &units, &schedule, max, threads)?;
+
+    let mut hashes: Vec<Option<String>> = vec![None; wanted.len()];
+    let mut ecosystems: BTreeMap<String, EcosystemInfo> = BTreeMap::new();
+    let mut index: HashMap<(Box<str>, Box<str>), Vec<AffectedEntry>> = HashMap::new();
+    let mut vulns = Vec::new();
+    let mut skipped = vec![0usize; wanted.len()];
+    for (unit, result) in units.iter().zip(results) {
+        let (hash, result) = result?;
+        let zip = match unit {
+            Unit::Hash { zip } => {
+                hashes[*zip] = hash;
+                continue;
+            }
+            Unit::Entries { zip, .. } => *zip,
+        };
+        skipped[zip] += result.skipped;
+        for compacted in result.records {
+            let Ok(slot) = u32::try_from(vulns.len()) else {
+                break;
+            };
+            // An ecosystem is covered once it holds a record.
+            let info = ecosystems
+                .entry(wanted[zip].0.clone())
+                .or_insert_with(|| EcosystemInfo {
+                    records: 0,
+                    releases: BTreeSet::new(),
+                    updated: None,
+                    skipped: 0,
+                });
+            info.records += 1;
+            if compacted.modified.as_deref() > info.updated.as_deref() {
+                info.updated = compacted.modified;
+            }
+            info.releases.extend(compacted.releases);
+            for (eco, name, ranges, versions) in compacted.entries {
+                index.entry((eco, name)).or_default().push(AffectedEntry {
+                    record: slot,
+                    ranges,
+                    versions,
+                });
+            }
+            vulns.push(compacted.record);
+        }
+    }
+    let mut folded = Vec::with_capacity(wanted.len());
+    for ((eco, path), hash) in wanted.iter().zip(hashes) {
+        let hash =
+            hash.ok_or_else(|| LoadError::Thread(format!("{} was not hashed", path.display())))?;
+        folded.push((eco.clone(), hash));
+    }
+    for ((eco, _), count) in wanted.iter().zip(skipped) {
+        if count > 0 {
+            tracing::warn!(ecosystem = %eco, skipped = count, "records skipped: not valid OSV JSON");
+        }
+        if let Some(info) = ecosystems.get_mut(eco) {
             info.skipped = count;
         }
     }
+    index.shrink_to_fit();
     borrow_alias_severities(&mut vulns);
-    Database {
-        revision,
+    let updated_at = newest_file
+        .and_then(|t| jiff::Timestamp::try_from(t).ok())
+        .unwrap_or_else(jiff::Timestamp::now);
+    Ok(Database {
+        revision: fold_revision(&folded),
         updated_at,
         records: vulns,
         index,
         ecosystems,
-    }
+    })
 }
-
 /// Records without a severity take the worst severity of the records that
 /// share a CVE with them (named in `aliases` or `upstream`, or as their ID).
 fn borrow_alias_severities(vulns: &mut [VulnRecord]) {
@@ -223,79 +591,6 @@ fn borrow_alias_severities(vulns: &mut [VulnRecord]) {
         target.cvss_score = score;
         target.cvss_vector = vector;
     }
-}
-
-/// Reads every record of one `all.zip`; returns the records, the number
-/// skipped, and the zip's SHA-256.
-pub fn read_zip(
-    path: &Path,
-    max_record_bytes: u64,
-) -> Result<(Vec<Record>, usize, String), LoadError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    let hash = hex::encode(Sha256::digest(&bytes));
-    let mut archive =
-        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|source| LoadError::Zip {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let mut records = Vec::with_capacity(archive.len());
-    let mut skipped = 0;
-    let mut buf = Vec::new();
-    for i in 0..archive.len() {
-        let Ok(file) = archive.by_index(i) else {
-            skipped += 1;
-            continue;
-        };
-        if file.is_dir() || !file.name().is_ok_and(|n| n.ends_with(".json")) {
-            continue;
-        }
-        buf.clear();
-        // Read one byte past the cap so an oversized record is detected
-        // without trusting the size the zip claims.
-        let read = file.take(max_record_bytes + 1).read_to_end(&mut buf);
-        if read.is_err() || buf.len() as u64 > max_record_bytes {
-            skipped += 1;
-            continue;
-        }
-        match serde_json::from_slice::<Record>(&buf) {
-            Ok(record) => records.push(record),
-            Err(_) => skipped += 1,
-        }
-    }
-    Ok((records, skipped, hash))
-}
-
-/// Loads a database root laid out as the OSV export.
-pub fn load_dir(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
-    let zips = zips_in(root)?;
-    let wanted: Vec<(String, PathBuf)> = zips
-        .into_iter()
-        .filter(|(eco, _)| config.ecosystems.is_empty() || config.ecosystems.contains(eco))
-        .collect();
-    if wanted.is_empty() {
-        return Err(LoadError::Empty(root.to_path_buf()));
-    }
-    let max = config.max_record_bytes.unwrap_or(DEFAULT_MAX_RECORD_BYTES);
-    let mut all = Vec::new();
-    let mut skipped = BTreeMap::new();
-    let mut hashes = Vec::new();
-    let mut newest_file = None;
-    for (eco, path) in &wanted {
-        let (records, skipped_here, hash) = read_zip(path, max)?;
-        if skipped_here > 0 {
-            tracing::warn!(ecosystem = %eco, skipped = skipped_here, "records skipped: not valid OSV JSON");
-        }
-        hashes.push((eco.clone(), hash));
-        skipped.insert(eco.clone(), skipped_here);
-        all.extend(records.into_iter().map(|r| (eco.clone(), r)));
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        newest_file = newest_file.max(modified);
-    }
-    let updated_at = newest_file
-        .and_then(|t| jiff::Timestamp::try_from(t).ok())
-        .unwrap_or_else(jiff::Timestamp::now);
-    let revision = fold_revision(&hashes);
-    Ok(build(all, revision, skipped, updated_at))
 }
 
 /// The revision: a hash over each loaded ecosystem's name and zip hash.

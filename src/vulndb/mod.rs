@@ -134,10 +134,16 @@ impl Database {
             let Some(entries) = self.index.get(&(eco.as_str().into(), name.as_str().into())) else {
                 continue;
             };
+            let installed = crate::version::prepare(scheme, &package.version).ok();
             let mut seen = BTreeSet::new();
             for entry in entries {
-                let verdict =
-                    ranges::check(scheme, &entry.ranges, &entry.versions, &package.version);
+                let verdict = ranges::check_prepared(
+                    scheme,
+                    &entry.ranges,
+                    &entry.versions,
+                    &package.version,
+                    installed.as_ref(),
+                );
                 if !verdict.affected || !seen.insert(entry.record) {
                     continue;
                 }

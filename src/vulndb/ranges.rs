@@ -2,7 +2,7 @@
 //! `SEMVER` ranges of `introduced`, `fixed`, `last_affected` and `limit`
 //! events, and explicit `versions` lists. `GIT` ranges are ignored.
 
-use crate::version::{VersionScheme, compare};
+use crate::version::{Prepared, VersionScheme, compare, compare_prepared, prepare};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -18,6 +18,43 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompactRange {
     pub events: Vec<(EventKind, Box<str>)>,
+    /// The events are in ascending order under the ecosystem's scheme and
+    /// hold no version it cannot order ([`CompactRange::normalize`], done
+    /// once at load); otherwise every check sorts a copy.
+    pub normalized: bool,
+}
+
+impl CompactRange {
+    /// A range as written in the record.
+    pub fn new(events: Vec<(EventKind, Box<str>)>) -> CompactRange {
+        CompactRange {
+            events,
+            normalized: false,
+        }
+    }
+
+    /// Drops the events `scheme` cannot order and sorts the rest, so that
+    /// checks need one comparison per event and can stop early.
+    pub fn normalize(&mut self, scheme: VersionScheme) {
+        self.events = sorted_events(scheme, &self.events)
+            .into_iter()
+            .cloned()
+            .collect();
+        self.normalized = true;
+    }
+}
+
+/// The events `scheme` can order, in order (stable).
+fn sorted_events(
+    scheme: VersionScheme,
+    events: &[(EventKind, Box<str>)],
+) -> Vec<&(EventKind, Box<str>)> {
+    let mut sorted: Vec<&(EventKind, Box<str>)> = events
+        .iter()
+        .filter(|(_, v)| event_cmp(scheme, v, v).is_some())
+        .collect();
+    sorted.sort_by(|a, b| event_cmp(scheme, &a.1, &b.1).unwrap_or(Ordering::Equal));
+    sorted
 }
 
 /// The result of checking one installed version against one entry.
@@ -38,33 +75,47 @@ fn event_cmp(scheme: VersionScheme, a: &str, b: &str) -> Option<Ordering> {
     }
 }
 
-/// Whether `version` falls in `range`; events whose version cannot be
-/// ordered under the scheme are skipped (they cannot be placed).
-fn in_range(scheme: VersionScheme, range: &CompactRange, version: &str) -> (bool, Option<String>) {
-    let mut events: Vec<&(EventKind, Box<str>)> = range
-        .events
-        .iter()
-        .filter(|(_, v)| event_cmp(scheme, v, v).is_some())
-        .collect();
-    events.sort_by(|a, b| event_cmp(scheme, &a.1, &b.1).unwrap_or(Ordering::Equal));
+/// Whether the installed version falls in `range`; events whose version
+/// cannot be ordered under the scheme are skipped (they cannot be placed).
+/// Events are visited in order; once one is above the installed version
+/// the verdict is settled, and only the fix (the first `fixed` above it)
+/// remains to be found.
+fn in_range(
+    scheme: VersionScheme,
+    range: &CompactRange,
+    installed: &Prepared<'_>,
+) -> (bool, Option<String>) {
+    let sorted;
+    let events: Vec<&(EventKind, Box<str>)> = if range.normalized {
+        range.events.iter().collect()
+    } else {
+        sorted = sorted_events(scheme, &range.events);
+        sorted
+    };
     let mut affected = false;
-    let mut fixed_above = None;
-    for (kind, at) in events {
+    for (i, (kind, at)) in events.iter().map(|e| (&e.0, &e.1)).enumerate() {
         let order = if &**at == "0" {
             Some(Ordering::Greater)
         } else {
-            compare(scheme, version, at).ok()
+            compare_prepared(scheme, installed, at).ok()
         };
         let Some(order) = order else { continue };
+        if order == Ordering::Less {
+            // Every later event is above the installed version too.
+            let fixed = events[i..]
+                .iter()
+                .find(|(k, _)| *k == EventKind::Fixed)
+                .map(|(_, v)| v.to_string());
+            return (affected, if affected { fixed } else { None });
+        }
         match kind {
-            EventKind::Introduced if order != Ordering::Less => affected = true,
-            EventKind::Fixed | EventKind::Limit if order != Ordering::Less => affected = false,
+            EventKind::Introduced => affected = true,
+            EventKind::Fixed | EventKind::Limit => affected = false,
             EventKind::LastAffected if order == Ordering::Greater => affected = false,
-            EventKind::Fixed if fixed_above.is_none() => fixed_above = Some(at.to_string()),
-            _ => {}
+            EventKind::LastAffected => {}
         }
     }
-    (affected, if affected { fixed_above } else { None })
+    (affected, None)
 }
 
 /// Checks `version` against one `affected` entry's ranges and versions.
@@ -74,12 +125,33 @@ pub fn check(
     versions: &[Box<str>],
     version: &str,
 ) -> Verdict {
+    check_prepared(
+        scheme,
+        ranges,
+        versions,
+        version,
+        prepare(scheme, version).ok().as_ref(),
+    )
+}
+
+/// [`check`] with the installed version already prepared (`None` when the
+/// scheme cannot parse it: then only an explicit `versions` list can match).
+pub fn check_prepared(
+    scheme: VersionScheme,
+    ranges: &[CompactRange],
+    versions: &[Box<str>],
+    version: &str,
+    installed: Option<&Prepared<'_>>,
+) -> Verdict {
     let mut verdict = Verdict {
         affected: versions.iter().any(|v| &**v == version),
         fixed: None,
     };
+    let Some(installed) = installed else {
+        return verdict;
+    };
     for range in ranges {
-        let (affected, fixed) = in_range(scheme, range, version);
+        let (affected, fixed) = in_range(scheme, range, installed);
         if affected {
             verdict.affected = true;
             let lower = match (&verdict.fixed, &fixed) {
@@ -103,13 +175,18 @@ mod tests {
     use EventKind::*;
 
     fn range(events: &[(EventKind, &str)]) -> CompactRange {
-        CompactRange {
-            events: events.iter().map(|(k, v)| (*k, (*v).into())).collect(),
-        }
+        CompactRange::new(events.iter().map(|(k, v)| (*k, (*v).into())).collect())
     }
 
+    /// Checks as written and as normalized at load: both must agree.
     fn at(ranges: &[CompactRange], v: &str) -> (bool, Option<String>) {
         let verdict = check(VersionScheme::Dpkg, ranges, &[], v);
+        let mut normalized = ranges.to_vec();
+        for range in &mut normalized {
+            range.normalize(VersionScheme::Dpkg);
+        }
+        let again = check(VersionScheme::Dpkg, &normalized, &[], v);
+        assert_eq!(verdict, again, "normalized ranges disagree at {v}");
         (verdict.affected, verdict.fixed)
     }
 
@@ -167,6 +244,30 @@ mod tests {
         assert_eq!(at(&r, "1:1.0"), (false, None));
         let listed = check(VersionScheme::Dpkg, &[], &["1.2.3".into()], "1.2.3");
         assert!(listed.affected && listed.fixed.is_none());
+    }
+
+    #[test]
+    fn unsorted_events_and_a_fix_past_a_later_introduction() {
+        let r = [range(&[
+            (Fixed, "3.0"),
+            (Introduced, "2.0"),
+            (Introduced, "0"),
+        ])];
+        assert_eq!(at(&r, "1.0"), (true, Some("3.0".into())));
+        assert_eq!(at(&r, "2.5"), (true, Some("3.0".into())));
+        assert_eq!(at(&r, "3.0"), (false, None));
+        let semver = [CompactRange::new(vec![
+            (Introduced, "1.0.0".into()),
+            (Fixed, "not a version".into()),
+            (Fixed, "1.2.0".into()),
+        ])];
+        let v = check(VersionScheme::Npm, &semver, &[], "1.1.0");
+        assert_eq!((v.affected, v.fixed.as_deref()), (true, Some("1.2.0")));
+        let bad = check(VersionScheme::Npm, &semver, &["junk".into()], "junk");
+        assert!(
+            bad.affected && bad.fixed.is_none(),
+            "only the versions list can match junk"
+        );
     }
 
     #[test]

@@ -73,7 +73,7 @@ fn kind_rank(kind: &str) -> u8 {
     }
 }
 
-fn best_vector<'a>(entries: impl Iterator<Item = &'a SeverityEntry>) -> Option<Rated> {
+fn best_vector<'a, 'r: 'a>(entries: impl Iterator<Item = &'a SeverityEntry<'r>>) -> Option<Rated> {
     let mut entries: Vec<&SeverityEntry> = entries.collect();
     entries.sort_by_key(|e| kind_rank(&e.kind));
     entries
@@ -93,7 +93,7 @@ pub fn from_label(label: &str) -> Option<Severity> {
 }
 
 /// The severity a record gives itself, or `Unknown` with source `None`.
-pub fn rate(record: &Record) -> Rated {
+pub fn rate(record: &Record<'_>) -> Rated {
     let own = record
         .severity
         .iter()
@@ -101,20 +101,14 @@ pub fn rate(record: &Record) -> Rated {
     if let Some(rated) = best_vector(own) {
         return rated;
     }
-    if let Some(severity) = record
-        .database_specific
-        .as_ref()
-        .and_then(|d| d.get("severity"))
-        .and_then(|s| s.as_str())
-        .and_then(from_label)
-    {
+    if let Some(severity) = record.database_severity.as_deref().and_then(from_label) {
         return Rated {
             severity,
             source: SeveritySource::DatabaseSpecific,
             ..Rated::default()
         };
     }
-    if let Some(entry) = record.severity.iter().find(|e| e.kind == "Ubuntu")
+    if let Some(entry) = record.severity.iter().find(|e| &*e.kind == "Ubuntu")
         && let Some(severity) = from_label(&entry.score)
     {
         return Rated {
@@ -125,13 +119,10 @@ pub fn rate(record: &Record) -> Rated {
             ..Rated::default()
         };
     }
-    let urgency = record.affected.iter().find_map(|a| {
-        a.ecosystem_specific
-            .as_ref()
-            .and_then(|e| e.get("urgency"))
-            .and_then(|u| u.as_str())
-            .and_then(from_label)
-    });
+    let urgency = record
+        .affected
+        .iter()
+        .find_map(|a| a.urgency.as_deref().and_then(from_label));
     if let Some(severity) = urgency {
         return Rated {
             severity,

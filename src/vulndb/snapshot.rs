@@ -4,14 +4,14 @@
 
 use super::load::{self, DbConfig, LoadError};
 use super::{AffectedEntry, Database, EcosystemInfo, VulnRecord};
-use crate::model::Severity;
+use crate::model::{Severity, SeveritySource};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the snapshot layout changes; older files are ignored.
-const SNAPSHOT_FORMAT: u32 = 1;
+const SNAPSHOT_FORMAT: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -25,8 +25,42 @@ pub enum SnapshotError {
     Invalid { path: PathBuf, reason: String },
 }
 
-/// A record as stored: the severity source (an internally tagged enum,
-/// which postcard cannot read back) is kept as its JSON.
+/// Where a severity came from, as stored: [`SeveritySource`] is an
+/// internally tagged enum, which postcard cannot read back.
+#[derive(Serialize, Deserialize)]
+enum StoredSource {
+    Cvss(String),
+    DatabaseSpecific,
+    Distro(String),
+    Alias(String),
+    None,
+}
+
+impl From<&SeveritySource> for StoredSource {
+    fn from(source: &SeveritySource) -> StoredSource {
+        match source {
+            SeveritySource::Cvss { version } => StoredSource::Cvss(version.clone()),
+            SeveritySource::DatabaseSpecific => StoredSource::DatabaseSpecific,
+            SeveritySource::Distro { name } => StoredSource::Distro(name.clone()),
+            SeveritySource::Alias { id } => StoredSource::Alias(id.clone()),
+            SeveritySource::None => StoredSource::None,
+        }
+    }
+}
+
+impl From<StoredSource> for SeveritySource {
+    fn from(source: StoredSource) -> SeveritySource {
+        match source {
+            StoredSource::Cvss(version) => SeveritySource::Cvss { version },
+            StoredSource::DatabaseSpecific => SeveritySource::DatabaseSpecific,
+            StoredSource::Distro(name) => SeveritySource::Distro { name },
+            StoredSource::Alias(id) => SeveritySource::Alias { id },
+            StoredSource::None => SeveritySource::None,
+        }
+    }
+}
+
+/// A record as stored.
 #[derive(Serialize, Deserialize)]
 struct StoredRecord {
     id: String,
@@ -35,7 +69,7 @@ struct StoredRecord {
     summary: Option<String>,
     published: Option<String>,
     severity: Severity,
-    severity_source_json: String,
+    severity_source: StoredSource,
     cvss_score: Option<f64>,
     cvss_vector: Option<String>,
 }
@@ -66,21 +100,18 @@ pub fn write_snapshot(db: &Database, path: &Path) -> Result<(), SnapshotError> {
     let records = db
         .records
         .iter()
-        .map(|r| {
-            Ok(StoredRecord {
-                id: r.id.clone(),
-                aliases: r.aliases.clone(),
-                upstream: r.upstream.clone(),
-                summary: r.summary.clone(),
-                published: r.published.clone(),
-                severity: r.severity,
-                severity_source_json: serde_json::to_string(&r.severity_source)
-                    .map_err(|e| invalid(path, e))?,
-                cvss_score: r.cvss_score,
-                cvss_vector: r.cvss_vector.clone(),
-            })
+        .map(|r| StoredRecord {
+            id: r.id.clone(),
+            aliases: r.aliases.clone(),
+            upstream: r.upstream.clone(),
+            summary: r.summary.clone(),
+            published: r.published.clone(),
+            severity: r.severity,
+            severity_source: StoredSource::from(&r.severity_source),
+            cvss_score: r.cvss_score,
+            cvss_vector: r.cvss_vector.clone(),
         })
-        .collect::<Result<Vec<_>, SnapshotError>>()?;
+        .collect();
     let stored = Stored {
         format: SNAPSHOT_FORMAT,
         revision: db.revision.clone(),
@@ -124,21 +155,18 @@ pub fn read_snapshot(path: &Path) -> Result<Database, SnapshotError> {
     let records = stored
         .records
         .into_iter()
-        .map(|r| {
-            Ok(VulnRecord {
-                id: r.id,
-                aliases: r.aliases,
-                upstream: r.upstream,
-                summary: r.summary,
-                published: r.published,
-                severity: r.severity,
-                severity_source: serde_json::from_str(&r.severity_source_json)
-                    .map_err(|e| invalid(path, e))?,
-                cvss_score: r.cvss_score,
-                cvss_vector: r.cvss_vector,
-            })
+        .map(|r| VulnRecord {
+            id: r.id,
+            aliases: r.aliases,
+            upstream: r.upstream,
+            summary: r.summary,
+            published: r.published,
+            severity: r.severity,
+            severity_source: r.severity_source.into(),
+            cvss_score: r.cvss_score,
+            cvss_vector: r.cvss_vector,
         })
-        .collect::<Result<Vec<_>, SnapshotError>>()?;
+        .collect();
     let mut index = HashMap::with_capacity(stored.index.len());
     for (eco, name, entries) in stored.index {
         index.insert((eco, name), entries);
@@ -174,8 +202,30 @@ pub fn load_with_snapshot(
         Err(error) => tracing::warn!(%error, "snapshot unreadable; loading the zips"),
     }
     let db = load::load_dir(root, config)?;
-    if let Err(error) = write_snapshot(&db, &snapshot_path(snapshot_dir, db.revision())) {
-        tracing::warn!(%error, "could not write the database snapshot");
+    let written = snapshot_path(snapshot_dir, db.revision());
+    match write_snapshot(&db, &written) {
+        Ok(()) => prune(snapshot_dir, &written),
+        Err(error) => tracing::warn!(%error, "could not write the database snapshot"),
     }
     Ok(db)
+}
+
+/// Removes the snapshots of other revisions from `dir` (they would never
+/// be read again); failures are logged.
+fn prune(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path != keep
+            && name.starts_with("osv-")
+            && name.ends_with(".snapshot")
+            && let Err(error) = std::fs::remove_file(&path)
+        {
+            tracing::warn!(%error, path = %path.display(), "could not remove an old snapshot");
+        }
+    }
 }

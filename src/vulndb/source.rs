@@ -4,6 +4,7 @@
 
 use super::load::{self, DbConfig, LoadError};
 use super::metrics::DbMetrics;
+use super::snapshot;
 use super::sync::{self, SyncConfig, SyncError};
 use super::{Database, DbHandle};
 use std::path::{Path, PathBuf};
@@ -80,11 +81,21 @@ pub async fn open(
     }
     let root = source.root().to_path_buf();
     let config = config.clone();
-    let db = tokio::task::spawn_blocking(move || load::load_dir(&root, &config))
+    let db = tokio::task::spawn_blocking(move || load_root(&root, &config))
         .await
         .map_err(|e| OpenError::Task(e.to_string()))??;
     metrics.records.set(db.records().len() as i64);
     Ok(db)
+}
+
+/// Loads a local root: from its snapshot when `config.snapshot_dir` holds
+/// one of the zips' revision, otherwise from the zips (then writing the
+/// snapshot).
+pub fn load_root(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
+    match &config.snapshot_dir {
+        Some(dir) => snapshot::load_with_snapshot(root, config, dir),
+        None => load::load_dir(root, config),
+    }
 }
 
 /// One refresh: sync, and reload only when the revision changed. Returns
@@ -113,7 +124,7 @@ pub async fn refresh_once(
         return Ok(false);
     }
     let config = config.clone();
-    let db = tokio::task::spawn_blocking(move || load::load_dir(&root, &config))
+    let db = tokio::task::spawn_blocking(move || load_root(&root, &config))
         .await
         .map_err(|e| OpenError::Task(e.to_string()))??;
     metrics.records.set(db.records().len() as i64);

@@ -360,13 +360,13 @@ fn install(eco_dir: &Path, target: &Path, fetched: Fetched) -> Result<usize, Fet
 /// export may hold a record we cannot read, but a zip where nothing (or
 /// mostly nothing) parses is damaged.
 fn verify(path: &Path) -> Result<usize, FetchError> {
-    let (records, skipped, _) = load::read_zip(path, DEFAULT_MAX_RECORD_BYTES)
+    let (records, skipped, _) = load::count_records(path, DEFAULT_MAX_RECORD_BYTES)
         .map_err(|e| FetchError::Corrupt(e.to_string()))?;
-    if records.is_empty() && skipped > 0 || skipped > records.len() {
+    if records == 0 && skipped > 0 || skipped > records {
         return Err(FetchError::Corrupt(format!(
             "{skipped} of {} records do not parse",
-            records.len() + skipped
+            records + skipped
         )));
     }
-    Ok(records.len())
+    Ok(records)
 }

@@ -10,8 +10,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// `../shared/osv` beside the repo (CI), or two levels up for a worktree.
 fn shared_osv() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/osv")
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["../shared/osv", "../../shared/osv"]
+        .iter()
+        .map(|p| repo.join(p))
+        .find(|p| p.is_dir())
+        .expect("the real OSV exports in ../shared/osv")
 }
 
 fn real_db() -> &'static Database {

@@ -71,3 +71,54 @@ fn snapshot_round_trips_the_real_exports() {
     assert_eq!(rebuilt.records(), from_zips.records());
     assert!(read_snapshot(&path).is_ok());
 }
+
+/// `scangate serve` and `scangate scan` open the database through
+/// `vulndb::open` with the configuration's loader settings: the first open
+/// writes the snapshot under `<cacheDir>/snapshots` (and drops snapshots of
+/// other revisions), the next one loads it instead of the zips.
+#[tokio::test]
+async fn open_goes_through_the_snapshot() {
+    use scangate::vulndb::{DbMetrics, DbSource, open};
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("Go")).unwrap();
+    let zip = root.path().join("Go/all.zip");
+    std::fs::copy(shared_osv().join("Go/all.zip"), &zip).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let config = scangate::config::DbConfig {
+        root: Some(root.path().to_path_buf()),
+        cache_dir: cache.path().to_path_buf(),
+        ..scangate::config::DbConfig::default()
+    };
+    let loader = config.loader();
+    let snapshots = cache.path().join("snapshots");
+    assert_eq!(loader.snapshot_dir.as_deref(), Some(snapshots.as_path()));
+    std::fs::create_dir_all(&snapshots).unwrap();
+    let old = snapshots.join("osv-0123456789abcdef.snapshot");
+    std::fs::write(&old, b"an older revision").unwrap();
+
+    let source = DbSource::parse(&root.path().to_string_lossy(), cache.path());
+    let first = open(&source, &loader, &DbMetrics::default()).await.unwrap();
+    let path = snapshot_path(&snapshots, first.revision());
+    assert!(path.is_file(), "snapshot written at {}", path.display());
+    assert!(!old.exists(), "the other revision's snapshot is pruned");
+
+    // The zip's content is unchanged (same revision) but its time moves on:
+    // loading the zips would report the new time, the snapshot the old one.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&zip)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let from_zips = load_dir(root.path(), &DbConfig::default()).unwrap();
+    assert_ne!(from_zips.updated_at(), first.updated_at());
+    let second = open(&source, &loader, &DbMetrics::default()).await.unwrap();
+    assert_eq!(second.revision(), first.revision());
+    assert_eq!(
+        second.updated_at(),
+        first.updated_at(),
+        "loaded from the snapshot"
+    );
+    assert_eq!(second.records(), first.records());
+}
