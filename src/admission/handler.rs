@@ -95,7 +95,7 @@ impl Admission {
         let lookups = pod.images.iter().map(|reference| {
             let creds = &creds;
             async move {
-                let image = match ImageRef::parse(reference) {
+                let image = match ImageRef::parse_cached(reference) {
                     Ok(image) => image,
                     Err(err) => {
                         return ImageOutcome {

@@ -2,6 +2,7 @@
 //! (`nginx` → `docker.io/library/nginx:latest`).
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// Why an image reference was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,7 +21,28 @@ pub struct ImageRef {
 /// reference longer than this is an attack, not an image.
 pub const MAX_REFERENCE_LEN: usize = 4096;
 
+/// How many parsed references [`ImageRef::parse_cached`] remembers.
+pub const PARSED_REFERENCE_CACHE_ENTRIES: u64 = 10_000;
+
 impl ImageRef {
+    /// [`ImageRef::parse`], remembered: the grammar is a backtracking regex
+    /// that cost more than the rest of a warm admission review, and the same
+    /// few references come back on every review. Errors are not remembered.
+    pub fn parse_cached(reference: &str) -> Result<Arc<ImageRef>, ReferenceError> {
+        static CACHE: OnceLock<moka::sync::Cache<String, Arc<ImageRef>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(PARSED_REFERENCE_CACHE_ENTRIES)
+                .build()
+        });
+        if let Some(hit) = cache.get(reference) {
+            return Ok(hit);
+        }
+        let parsed = Arc::new(ImageRef::parse(reference)?);
+        cache.insert(reference.to_string(), parsed.clone());
+        Ok(parsed)
+    }
+
     pub fn parse(reference: &str) -> Result<ImageRef, ReferenceError> {
         let invalid = |reason: String| ReferenceError::Invalid {
             reference: reference.chars().take(256).collect(),
