@@ -11,11 +11,16 @@ use std::collections::BTreeMap;
 fuzz_target!(|data: &[u8]| {
     let Some((version, json)) = data.split_first().map(|(n, rest)| {
         let cut = usize::from(*n).min(rest.len());
-        (String::from_utf8_lossy(&rest[..cut]).into_owned(), &rest[cut..])
+        (
+            String::from_utf8_lossy(&rest[..cut]).into_owned(),
+            &rest[cut..],
+        )
     }) else {
         return;
     };
-    let Ok(record) = serde_json::from_slice::<Record>(json) else { return };
+    let Ok(record) = serde_json::from_slice::<Record>(json) else {
+        return;
+    };
     let packages: Vec<Package> = record
         .affected
         .iter()
