@@ -6,6 +6,7 @@
 mod support;
 
 mod dev_mode;
+mod fuzz_regressions;
 mod inventory_golang;
 mod inventory_language;
 mod inventory_layer;
