@@ -2,7 +2,11 @@
 //! panic; the schemes that order any string (dpkg, rpm, Maven, Packagist)
 //! always do; and wherever versions compare, the order is a total order:
 //! reflexive, antisymmetric, transitive, and equal versions compare alike
-//! with everything.
+//! with everything. Maven is the exception to transitivity: its reference,
+//! `ComparableVersion` (maven-artifact, the oracle of
+//! tests/it/version_oracles.rs), is itself not transitive on odd strings
+//! (`""` < `"pl"` < `"0cr2"` yet `""` > `"0cr2"`), and scangate follows it;
+//! range evaluation does not rely on it (src/vulndb/ranges.rs sorts nothing).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -62,7 +66,9 @@ fuzz_target!(|data: &[u8]| {
         (x, y) if x == y => Some(x),
         _ => None,
     };
-    if let Some(implied) = implied {
+    if let Some(implied) = implied
+        && scheme != VersionScheme::Maven
+    {
         assert_eq!(
             ac, implied,
             "{scheme:?} transitivity: {a:?} {ab:?} {b:?} {bc:?} {c:?}, but {a:?} {ac:?} {c:?}"

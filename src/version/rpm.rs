@@ -107,8 +107,11 @@ fn split(evr: &str) -> (u64, &str, Option<&str>) {
     }
 }
 
-/// Compares `[epoch:]version-release` strings. A missing release on either
-/// side is not compared (as rpm does when matching a version without one).
+/// Compares `[epoch:]version-release` strings as `rpm.labelCompare` does:
+/// a missing release sorts before any release of the same version. (Treating
+/// it as equal to every release, as rpm's dependency matching does, is not
+/// an order: `1.0-1` = `1.0` = `1.0-2`, yet `1.0-1` < `1.0-2`, and sorting
+/// range events by it could panic. Advisory data always carries releases.)
 pub fn compare(a: &str, b: &str) -> Ordering {
     let (ea, va, ra) = split(a.trim());
     let (eb, vb, rb) = split(b.trim());
@@ -116,7 +119,7 @@ pub fn compare(a: &str, b: &str) -> Ordering {
         .then_with(|| rpmvercmp(va, vb))
         .then_with(|| match (ra, rb) {
             (Some(ra), Some(rb)) => rpmvercmp(ra, rb),
-            _ => Ordering::Equal,
+            (ra, rb) => ra.is_some().cmp(&rb.is_some()),
         })
 }
 
@@ -159,5 +162,17 @@ mod tests {
         assert_eq!(compare("1:1.0-1", "2.0-1"), Greater);
         assert_eq!(compare("1.0-1.el9", "1.0-2.el9"), Less);
         assert_eq!(compare("3.0.7-16.el9_2", "3.0.7-24.el9"), Less);
+    }
+
+    /// Found by the version_order property (a total order): a missing release compared
+    /// equal to every release, so `""` = `"-betapl"` < `"-spreleaserfinal"`
+    /// = `""`. It now sorts first, as in `rpm.labelCompare`.
+    #[test]
+    fn a_missing_release_sorts_before_any_release() {
+        assert_eq!(compare("1.0", "1.0-1"), Less);
+        assert_eq!(compare("1.0-1", "1.0"), Greater);
+        assert_eq!(compare("1.0", "1.0"), Equal);
+        assert_eq!(compare("", "-betapl"), Less);
+        assert_eq!(compare("-betapl", "-spreleaserfinal"), Less);
     }
 }

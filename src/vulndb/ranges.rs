@@ -40,31 +40,54 @@ fn event_cmp(scheme: VersionScheme, a: &str, b: &str) -> Option<Ordering> {
 
 /// Whether `version` falls in `range`; events whose version cannot be
 /// ordered under the scheme are skipped (they cannot be placed).
+///
+/// The schema's algorithm sorts the events and walks them: the last event at
+/// or below `version` decides (introduced: affected; fixed, limit: not; a
+/// last_affected below it: not), and the fix to report is the lowest `fixed`
+/// above it. That is computed here with one pass and no sort: a sort with an
+/// ordering that is not total (Maven's own `ComparableVersion` is not, on odd
+/// strings) may panic, and hostile advisory data must not crash the scanner.
+/// Ties go as a stable sort would put them: the later event decides, the
+/// earlier fix is reported.
 fn in_range(scheme: VersionScheme, range: &CompactRange, version: &str) -> (bool, Option<String>) {
-    let mut events: Vec<&(EventKind, Box<str>)> = range
-        .events
-        .iter()
-        .filter(|(_, v)| event_cmp(scheme, v, v).is_some())
-        .collect();
-    events.sort_by(|a, b| event_cmp(scheme, &a.1, &b.1).unwrap_or(Ordering::Equal));
-    let mut affected = false;
-    let mut fixed_above = None;
-    for (kind, at) in events {
+    let mut decider: Option<&(EventKind, Box<str>)> = None;
+    let mut fixed_above: Option<&str> = None;
+    for event in &range.events {
+        let (kind, at) = event;
+        if event_cmp(scheme, at, at).is_none() {
+            continue;
+        }
         let order = if &**at == "0" {
             Some(Ordering::Greater)
         } else {
             compare(scheme, version, at).ok()
         };
         let Some(order) = order else { continue };
-        match kind {
-            EventKind::Introduced if order != Ordering::Less => affected = true,
-            EventKind::Fixed | EventKind::Limit if order != Ordering::Less => affected = false,
-            EventKind::LastAffected if order == Ordering::Greater => affected = false,
-            EventKind::Fixed if fixed_above.is_none() => fixed_above = Some(at.to_string()),
-            _ => {}
+        let decides = match kind {
+            EventKind::Introduced | EventKind::Fixed | EventKind::Limit => order != Ordering::Less,
+            EventKind::LastAffected => order == Ordering::Greater,
+        };
+        if decides
+            && decider.is_none_or(|(_, last)| {
+                event_cmp(scheme, at, last).is_some_and(|o| o != Ordering::Less)
+            })
+        {
+            decider = Some(event);
+        }
+        if *kind == EventKind::Fixed
+            && order == Ordering::Less
+            && fixed_above.is_none_or(|lowest| {
+                event_cmp(scheme, at, lowest).is_some_and(|o| o == Ordering::Less)
+            })
+        {
+            fixed_above = Some(at);
         }
     }
-    (affected, if affected { fixed_above } else { None })
+    let affected = matches!(decider, Some((EventKind::Introduced, _)));
+    (
+        affected,
+        fixed_above.filter(|_| affected).map(str::to_string),
+    )
 }
 
 /// Checks `version` against one `affected` entry's ranges and versions.
