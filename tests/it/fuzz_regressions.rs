@@ -9,9 +9,13 @@ use scangate::admission::review;
 use scangate::inventory::detectors::system::rpm::{RpmDetector, bdb, header, ndb, sqlite};
 use scangate::inventory::detectors::{Detected, Detector, FileMeta, all};
 use scangate::inventory::{LayerLimits, analyze_layer};
+use scangate::model::{Inventory, Location, Package, PackageKind};
 use scangate::registry::ImageRef;
 use scangate::version::{VersionScheme, compare};
+use scangate::vulndb::load::build;
+use scangate::vulndb::osv::Record;
 use scangate::vulndb::ranges::{CompactRange, EventKind, check};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 fn root() -> &'static Path {
@@ -144,6 +148,38 @@ fn run_target(target: &str, data: &[u8]) {
                     }
                 }
             }
+        }
+        "osv_record" => {
+            let Some((&n, rest)) = data.split_first() else {
+                return;
+            };
+            let cut = usize::from(n).min(rest.len());
+            let version = String::from_utf8_lossy(&rest[..cut]).into_owned();
+            let Ok(record) = serde_json::from_slice::<Record>(&rest[cut..]) else {
+                return;
+            };
+            let packages: Vec<Package> = record
+                .affected
+                .iter()
+                .filter_map(|a| a.package.as_ref())
+                .map(|p| Package {
+                    name: p.name.clone(),
+                    version: version.clone(),
+                    kind: PackageKind::Golang,
+                    purl: String::new(),
+                    source_name: None,
+                    source_version: None,
+                    arch: None,
+                    location: Location::default(),
+                })
+                .collect();
+            let db = build(
+                vec![("Go".into(), record)],
+                "fuzz".into(),
+                BTreeMap::new(),
+                jiff::Timestamp::UNIX_EPOCH,
+            );
+            let _ = db.match_inventory(&Inventory { os: None, packages });
         }
         "layer_walker" => {
             let limits = LayerLimits {
