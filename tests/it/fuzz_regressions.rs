@@ -370,3 +370,27 @@ fn maven_range_events_that_are_not_totally_ordered_do_not_panic() {
             .unwrap();
     run_target("osv_ranges", &data);
 }
+
+/// Found by the image_reference fuzz target: `deWv/dete.2dev/de` parsed
+/// as a Docker Hub repository and printed as `docker.io/deWv/...:latest`,
+/// which does not parse; the container runtime takes a capitalised first
+/// component for a registry host. Such references are refused; every
+/// accepted one prints back to itself.
+#[test]
+fn references_whose_normal_form_names_another_image_are_refused() {
+    for bad in ["deWv/dete.2dev/de", "OOea/em", "zAaee0/d:z"] {
+        let err = ImageRef::parse(bad).unwrap_err().to_string();
+        assert!(err.contains("ambiguous"), "{bad}: {err}");
+    }
+    for good in [
+        "nginx",
+        "library/nginx:1.25",
+        "localhost/app",
+        "localhost:5000/team/app:v1",
+        "ghcr.io/org/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "registry.example.com/a/b/c:1",
+    ] {
+        let parsed = ImageRef::parse(good).unwrap();
+        assert_eq!(ImageRef::parse(&parsed.to_string()).unwrap(), parsed);
+    }
+}
