@@ -4,24 +4,28 @@
 
 use libfuzzer_sys::fuzz_target;
 use scangate::model::{Inventory, Location, Package, PackageKind};
-use scangate::vulndb::load::build;
+use scangate::vulndb::load::from_records;
 use scangate::vulndb::osv::Record;
-use std::collections::BTreeMap;
 
 fuzz_target!(|data: &[u8]| {
     let Some((version, json)) = data.split_first().map(|(n, rest)| {
         let cut = usize::from(*n).min(rest.len());
-        (String::from_utf8_lossy(&rest[..cut]).into_owned(), &rest[cut..])
+        (
+            String::from_utf8_lossy(&rest[..cut]).into_owned(),
+            &rest[cut..],
+        )
     }) else {
         return;
     };
-    let Ok(record) = serde_json::from_slice::<Record>(json) else { return };
+    let Ok(record) = serde_json::from_slice::<Record>(json) else {
+        return;
+    };
     let packages: Vec<Package> = record
         .affected
         .iter()
         .filter_map(|a| a.package.as_ref())
         .map(|p| Package {
-            name: p.name.clone(),
+            name: p.name.to_string(),
             version: version.clone(),
             kind: PackageKind::Golang,
             purl: String::new(),
@@ -31,10 +35,9 @@ fuzz_target!(|data: &[u8]| {
             location: Location::default(),
         })
         .collect();
-    let db = build(
-        vec![("Go".into(), record)],
+    let db = from_records(
+        vec![("Go".to_string(), record)],
         "fuzz".into(),
-        BTreeMap::new(),
         jiff::Timestamp::UNIX_EPOCH,
     );
     let _ = db.match_inventory(&Inventory { os: None, packages });

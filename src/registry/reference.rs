@@ -56,6 +56,19 @@ impl ImageRef {
         }
         let inner: oci_client::Reference =
             reference.parse().map_err(|e| invalid(format!("{e}")))?;
+        // The normalised form must name the same image. It does not when the
+        // first component has capitals but no dot, port or `localhost`: the
+        // container runtime (distribution/reference) takes it for a registry
+        // host, the parser for a Docker Hub path, and the printed form
+        // (`docker.io/Host/app:latest`) is not even a valid reference. Found
+        // by the image_reference fuzz target; refused rather than judged as
+        // another image than the one the kubelet would pull.
+        let whole = inner.whole();
+        if whole.parse::<oci_client::Reference>().ok().as_ref() != Some(&inner) {
+            return Err(invalid(format!(
+                "ambiguous: normalised to {whole:?}, which names another image or none"
+            )));
+        }
         Ok(ImageRef { inner })
     }
 

@@ -168,4 +168,16 @@ mod tests {
         assert_eq!(compare("1.0-", "1.0-0"), Less);
         assert_eq!(compare("1.0-1", "1.0"), Greater);
     }
+
+    /// Found by the version_order property (a total order): a missing release compared
+    /// equal to every release, so `""` = `"-betapl"` < `"-spreleaserfinal"`
+    /// = `""`. It now sorts first, as in `rpm.labelCompare`.
+    #[test]
+    fn a_missing_release_sorts_before_any_release() {
+        assert_eq!(compare("1.0", "1.0-1"), Less);
+        assert_eq!(compare("1.0-1", "1.0"), Greater);
+        assert_eq!(compare("1.0", "1.0"), Equal);
+        assert_eq!(compare("", "-betapl"), Less);
+        assert_eq!(compare("-betapl", "-spreleaserfinal"), Less);
+    }
 }

@@ -477,9 +477,7 @@ pub fn load_dir(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
     let results = run_units(&wanted, &units, &schedule, max, threads)?;
 
     let mut hashes: Vec<Option<String>> = vec![None; wanted.len()];
-    let mut ecosystems: BTreeMap<String, EcosystemInfo> = BTreeMap::new();
-    let mut index: HashMap<(Box<str>, Box<str>), Vec<AffectedEntry>> = HashMap::new();
-    let mut vulns = Vec::new();
+    let mut assembly = Assembly::default();
     let mut skipped = vec![0usize; wanted.len()];
     for (unit, result) in units.iter().zip(results) {
         let (hash, result) = result?;
@@ -492,31 +490,7 @@ pub fn load_dir(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
         };
         skipped[zip] += result.skipped;
         for compacted in result.records {
-            let Ok(slot) = u32::try_from(vulns.len()) else {
-                break;
-            };
-            // An ecosystem is covered once it holds a record.
-            let info = ecosystems
-                .entry(wanted[zip].0.clone())
-                .or_insert_with(|| EcosystemInfo {
-                    records: 0,
-                    releases: BTreeSet::new(),
-                    updated: None,
-                    skipped: 0,
-                });
-            info.records += 1;
-            if compacted.modified.as_deref() > info.updated.as_deref() {
-                info.updated = compacted.modified;
-            }
-            info.releases.extend(compacted.releases);
-            for (eco, name, ranges, versions) in compacted.entries {
-                index.entry((eco, name)).or_default().push(AffectedEntry {
-                    record: slot,
-                    ranges,
-                    versions,
-                });
-            }
-            vulns.push(compacted.record);
+            assembly.add(&wanted[zip].0, compacted);
         }
     }
     let mut folded = Vec::with_capacity(wanted.len());
@@ -529,22 +503,85 @@ pub fn load_dir(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
         if count > 0 {
             tracing::warn!(ecosystem = %eco, skipped = count, "records skipped: not valid OSV JSON");
         }
-        if let Some(info) = ecosystems.get_mut(eco) {
+        if let Some(info) = assembly.ecosystems.get_mut(eco) {
             info.skipped = count;
         }
     }
-    index.shrink_to_fit();
-    borrow_alias_severities(&mut vulns);
     let updated_at = newest_file
         .and_then(|t| jiff::Timestamp::try_from(t).ok())
         .unwrap_or_else(jiff::Timestamp::now);
-    Ok(Database {
-        revision: fold_revision(&folded),
-        updated_at,
-        records: vulns,
-        index,
-        ecosystems,
-    })
+    Ok(assembly.finish(fold_revision(&folded), updated_at))
+}
+
+/// Builds a database from records already parsed, each with the base
+/// ecosystem whose zip it came from: for tests and fuzzing, which have a
+/// record in hand rather than an export on disk.
+pub fn from_records<'a>(
+    records: impl IntoIterator<Item = (String, Record<'a>)>,
+    revision: String,
+    updated_at: jiff::Timestamp,
+) -> Database {
+    let mut assembly = Assembly::default();
+    for (eco, record) in records {
+        if let Some(compacted) = compact_record(record) {
+            assembly.add(&eco, compacted);
+        }
+    }
+    assembly.finish(revision, updated_at)
+}
+
+/// Compacted records gathered into the index, in the order they are added.
+#[derive(Default)]
+struct Assembly {
+    ecosystems: BTreeMap<String, EcosystemInfo>,
+    index: HashMap<(Box<str>, Box<str>), Vec<AffectedEntry>>,
+    vulns: Vec<VulnRecord>,
+}
+
+impl Assembly {
+    fn add(&mut self, base_ecosystem: &str, compacted: Compacted) {
+        let Ok(slot) = u32::try_from(self.vulns.len()) else {
+            return;
+        };
+        // An ecosystem is covered once it holds a record.
+        let info = self
+            .ecosystems
+            .entry(base_ecosystem.to_string())
+            .or_insert_with(|| EcosystemInfo {
+                records: 0,
+                releases: BTreeSet::new(),
+                updated: None,
+                skipped: 0,
+            });
+        info.records += 1;
+        if compacted.modified.as_deref() > info.updated.as_deref() {
+            info.updated = compacted.modified;
+        }
+        info.releases.extend(compacted.releases);
+        for (eco, name, ranges, versions) in compacted.entries {
+            self.index
+                .entry((eco, name))
+                .or_default()
+                .push(AffectedEntry {
+                    record: slot,
+                    ranges,
+                    versions,
+                });
+        }
+        self.vulns.push(compacted.record);
+    }
+
+    fn finish(mut self, revision: String, updated_at: jiff::Timestamp) -> Database {
+        self.index.shrink_to_fit();
+        borrow_alias_severities(&mut self.vulns);
+        Database {
+            revision,
+            updated_at,
+            records: self.vulns,
+            index: self.index,
+            ecosystems: self.ecosystems,
+        }
+    }
 }
 /// Records without a severity take the worst severity of the records that
 /// share a CVE with them (named in `aliases` or `upstream`, or as their ID).

@@ -53,8 +53,37 @@ fn sorted_events(
         .iter()
         .filter(|(_, v)| event_cmp(scheme, v, v).is_some())
         .collect();
-    sorted.sort_by(|a, b| event_cmp(scheme, &a.1, &b.1).unwrap_or(Ordering::Equal));
+    merge_sort(&mut sorted, &|a, b| {
+        event_cmp(scheme, &a.1, &b.1).unwrap_or(Ordering::Equal)
+    });
     sorted
+}
+
+/// A stable merge sort that never panics, whatever the comparison does.
+/// `slice::sort_by` may panic when the ordering is not total, and some
+/// real orderings are not on odd strings (Maven's own `ComparableVersion`,
+/// PHP's `version_compare`): hostile advisory data must not crash a load.
+fn merge_sort<T: Copy>(items: &mut [T], cmp: &dyn Fn(&T, &T) -> Ordering) {
+    if items.len() < 2 {
+        return;
+    }
+    let mid = items.len() / 2;
+    merge_sort(&mut items[..mid], cmp);
+    merge_sort(&mut items[mid..], cmp);
+    let mut merged = Vec::with_capacity(items.len());
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < items.len() {
+        if cmp(&items[j], &items[i]) == Ordering::Less {
+            merged.push(items[j]);
+            j += 1;
+        } else {
+            merged.push(items[i]);
+            i += 1;
+        }
+    }
+    merged.extend_from_slice(&items[i..mid]);
+    merged.extend_from_slice(&items[j..]);
+    items.copy_from_slice(&merged);
 }
 
 /// The result of checking one installed version against one entry.

@@ -8,6 +8,7 @@ mod support;
 mod cluster_serve;
 mod dev_mode;
 mod faults;
+mod fuzz_regressions;
 mod inventory_golang;
 mod inventory_language;
 mod inventory_layer;

@@ -110,23 +110,41 @@ fn go_package(module: &str, version: &str, path: &str) -> Package {
     }
 }
 
-/// Packages from a module-info text (`path`, `mod`, `dep`, `=>` lines).
+/// Packages from a module-info text (`path`, `mod`, `dep`, `=>` lines). A
+/// module line without a path or a version names nothing a vulnerability
+/// database could know (a replacement by a local directory has no version),
+/// so it gives no package; a replacement drops the module it replaces.
 pub fn parse_modinfo(toolchain: &str, modinfo: &str, path: &str) -> Vec<Package> {
     let mut packages: Vec<Package> = Vec::new();
+    // Whether the previous line was a module (`mod`/`dep`), and whether it
+    // gave a package: what a `=>` line replaces.
+    let (mut after_module, mut pushed) = (false, false);
+    let push = |packages: &mut Vec<Package>, module: &str, version: &str| {
+        let valid = !module.is_empty() && !version.is_empty();
+        if valid {
+            packages.push(go_package(module, version, path));
+        }
+        valid
+    };
     for line in modinfo.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
         match fields.as_slice() {
             ["mod", module, version, ..] if *version != "(devel)" => {
-                packages.push(go_package(module, version, path));
+                pushed = push(&mut packages, module, version);
+                after_module = true;
             }
-            ["dep", module, version, ..] => packages.push(go_package(module, version, path)),
-            ["=>", module, version, ..] => {
-                // Replaces the dependency on the line before.
-                if let Some(last) = packages.last_mut() {
-                    *last = go_package(module, version, path);
+            ["dep", module, version, ..] => {
+                pushed = push(&mut packages, module, version);
+                after_module = true;
+            }
+            ["=>", module, version, ..] if after_module => {
+                if pushed {
+                    packages.pop();
                 }
+                push(&mut packages, module, version);
+                (after_module, pushed) = (false, false);
             }
-            _ => {}
+            _ => (after_module, pushed) = (false, false),
         }
     }
     if let Some(version) = toolchain_semver(toolchain) {
@@ -194,6 +212,22 @@ mod tests {
             ]
         );
         assert_eq!(p[0].purl, "pkg:golang/golang.org/x/net@v0.1.0");
+    }
+
+    /// Found by the go_buildinfo fuzz target: module lines with an empty
+    /// path or version became packages without a name or version.
+    #[test]
+    fn modules_without_path_or_version_are_no_packages() {
+        let info = "mod\texample.com/app\t\t\ndep\t\tv1.0.0\t\ndep\tgithub.com/a/b\tv1.0.0\th1:y\n=>\t../b\t\t\ndep\tgithub.com/c/d\t\t\n=>\tgithub.com/fork/d\tv2.0.0\th1:z\n";
+        let p = parse_modinfo("go1.21.4", info, "app");
+        let names: Vec<(&str, &str)> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("github.com/fork/d", "v2.0.0"), ("stdlib", "1.21.4")]
+        );
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub fn blobs(db: &[u8]) -> Result<Vec<Vec<u8>>, RpmDbError> {
     };
 
     let mut blobs = Vec::new();
+    // Overflow pages already read: each belongs to one item's chain, so all
+    // chains together copy at most the file's size.
+    let mut used = vec![false; count];
     for number in 1..count {
         let Some(page) = pages.get(number) else { break };
         let kind = page.get(25).copied().unwrap_or(0);
@@ -133,7 +136,12 @@ pub fn blobs(db: &[u8]) -> Result<Vec<Vec<u8>>, RpmDbError> {
                             "page {number}: short off-page item"
                         )));
                     };
-                    blobs.push(overflow_chain(&pages, first as usize, len as usize)?);
+                    blobs.push(overflow_chain(
+                        &pages,
+                        &mut used,
+                        first as usize,
+                        len as usize,
+                    )?);
                 }
                 other => {
                     return Err(RpmDbError::Bdb(format!(
@@ -167,26 +175,39 @@ fn item<'a>(pages: &Pages<'_>, page: &'a [u8], index: usize) -> Option<&'a [u8]>
     page.get(start..end)
 }
 
-/// Concatenates an overflow chain into exactly `len` bytes.
-fn overflow_chain(pages: &Pages<'_>, first: usize, len: usize) -> Result<Vec<u8>, RpmDbError> {
+/// Concatenates an overflow chain into exactly `len` bytes. A page already
+/// `used` (by this chain: a loop; by another: a shared chain) is corrupt.
+fn overflow_chain(
+    pages: &Pages<'_>,
+    used: &mut [bool],
+    first: usize,
+    len: usize,
+) -> Result<Vec<u8>, RpmDbError> {
     let mut data = Vec::with_capacity(len.min(pages.db.len()));
     let mut number = first;
-    // A chain visits each page at most once; more steps means a loop.
-    for _ in 0..pages.count {
+    loop {
         let page = pages
             .get(number)
             .ok_or_else(|| RpmDbError::Bdb(format!("overflow page {number} outside the file")))?;
+        let seen = used
+            .get_mut(number)
+            .ok_or_else(|| RpmDbError::Bdb(format!("overflow page {number} outside the file")))?;
+        if std::mem::replace(seen, true) {
+            return Err(RpmDbError::Bdb(format!(
+                "overflow page {number} is read twice (a loop or a shared chain)"
+            )));
+        }
         if page.get(25) != Some(&PAGE_TYPE_OVERFLOW) {
             return Err(RpmDbError::Bdb(format!(
                 "page {number} is not an overflow page"
             )));
         }
         // On overflow pages the "free area offset" holds the bytes used.
-        let used = usize::from(pages.endian.u16(page, 22).unwrap_or(0));
+        let filled = usize::from(pages.endian.u16(page, 22).unwrap_or(0));
         let chunk = page
-            .get(PAGE_HEADER_BYTES..PAGE_HEADER_BYTES.saturating_add(used))
+            .get(PAGE_HEADER_BYTES..PAGE_HEADER_BYTES.saturating_add(filled))
             .ok_or_else(|| {
-                RpmDbError::Bdb(format!("overflow page {number} claims {used} bytes"))
+                RpmDbError::Bdb(format!("overflow page {number} claims {filled} bytes"))
             })?;
         let wanted = len - data.len();
         data.extend_from_slice(chunk.get(..wanted.min(chunk.len())).unwrap_or_default());

@@ -42,6 +42,10 @@ pub fn blobs(db: &[u8]) -> Result<Vec<&[u8]>, RpmDbError> {
         })?;
     let slots = db.get(FILE_HEADER_BYTES..slots_end).unwrap_or_default();
     let mut blobs = Vec::new();
+    // Where each blob lies in the file (start, end, package): blobs never
+    // share bytes in a real database, and letting them would let a small
+    // file name one big blob from thousands of slots.
+    let mut spans = Vec::new();
     for slot in slots.chunks_exact(SLOT_BYTES) {
         if !slot.starts_with(SLOT_MAGIC) {
             return Err(corrupt("bad slot magic".into()));
@@ -51,12 +55,22 @@ pub fn blobs(db: &[u8]) -> Result<Vec<&[u8]>, RpmDbError> {
             continue; // an empty slot
         }
         let block = le_u32(slot, 8).unwrap_or(0) as usize;
-        blobs.push(blob(db, package, block).map_err(corrupt)?);
+        let (start, data) = blob(db, package, block).map_err(corrupt)?;
+        spans.push((start, start + BLOB_HEADER_BYTES + data.len(), package));
+        blobs.push(data);
+    }
+    spans.sort_unstable();
+    if let Some(pair) = spans.windows(2).find(|pair| pair[1].0 < pair[0].1) {
+        return Err(corrupt(format!(
+            "the blobs of packages {} and {} overlap",
+            pair[0].2, pair[1].2
+        )));
     }
     Ok(blobs)
 }
 
-fn blob(db: &[u8], package: u32, block: usize) -> Result<&[u8], String> {
+/// The blob at `block`: its byte offset in the file and its header data.
+fn blob(db: &[u8], package: u32, block: usize) -> Result<(usize, &[u8]), String> {
     let start = block
         .checked_mul(BLOCK_BYTES)
         .ok_or("blob offset overflows")?;
@@ -73,8 +87,10 @@ fn blob(db: &[u8], package: u32, block: usize) -> Result<&[u8], String> {
     }
     let len = le_u32(head, 12).unwrap_or(0) as usize;
     let data_start = start + BLOB_HEADER_BYTES;
-    db.get(data_start..data_start.saturating_add(len))
-        .ok_or_else(|| format!("package {package}: blob of {len} bytes runs past the file"))
+    let data = db
+        .get(data_start..data_start.saturating_add(len))
+        .ok_or_else(|| format!("package {package}: blob of {len} bytes runs past the file"))?;
+    Ok((start, data))
 }
 
 fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
