@@ -349,8 +349,8 @@ impl ImageScanner {
                             });
                         }
                     }
-                    // The end, or an error after every byte arrived (oci-client's
-                    // own digest check): our own hash decides.
+                    // The end, or a transport error: the byte count and this,
+                    // the blob's only hash, decide.
                     None | Some(Err(_)) => {
                         if received < declared_size {
                             break Some(ScanError::Truncated {
