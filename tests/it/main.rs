@@ -14,6 +14,8 @@ mod k8s_chart;
 mod k8s_cluster;
 mod registry_local;
 mod registry_pull;
+mod registry_redirect;
+mod registry_token;
 mod report_html;
 mod rescan_alerts;
 mod rescan_history;

@@ -3,4 +3,5 @@
 pub mod fake_apiserver;
 pub mod registry;
 pub mod scan_images;
+pub mod token_issuer;
 pub mod webhook;
