@@ -3,8 +3,11 @@
 //! loopback, link-local, unspecified or a cloud metadata endpoint is refused:
 //! a pod spec must not make scangate probe internal services.
 //!
-//! The check resolves the name once before the pull; a DNS answer that
-//! changes between the check and the connection (rebinding) is not covered.
+//! [`RegistryPolicy::check`] decides before the pull, from the reference's
+//! host. The same policy is enforced again where connections are made
+//! ([`super::transport`]): the resolver filters every DNS answer, so a
+//! rebinding name gains nothing, and every redirect and token realm is
+//! checked.
 
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
