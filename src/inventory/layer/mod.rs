@@ -21,12 +21,12 @@ mod path;
 mod stream;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use super::detectors::{DetectError, Detected, Detector, FileMeta};
+use super::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use path::EntryRole;
 pub use path::normalize;
 pub(crate) use path::{ancestors, is_at_or_below};
@@ -47,6 +47,9 @@ pub struct LayerLimits {
     /// default 128 MiB; large enough for a RHEL rpmdb or a big Go binary).
     /// A wanted file above it is reported as a problem and skipped.
     pub max_file_bytes: u64,
+    /// Each detector's own file size cap (`maxPackageJsonBytes`, …).
+    #[serde(flatten)]
+    pub detectors: DetectorLimits,
 }
 
 impl Default for LayerLimits {
@@ -55,6 +58,7 @@ impl Default for LayerLimits {
             max_uncompressed_bytes: 8 << 30,
             max_entries: 1_000_000,
             max_file_bytes: 128 << 20,
+            detectors: DetectorLimits::default(),
         }
     }
 }
@@ -101,8 +105,14 @@ pub struct FileFinding {
 /// A non-fatal problem in one layer: the file is skipped, the scan goes on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayerProblem {
-    #[error("{path}: {size} bytes, above maxFileBytes {limit}; not analysed")]
-    FileTooLarge { path: String, size: u64, limit: u64 },
+    #[error("{path}: {size} bytes, above {key} {limit}; not analysed")]
+    FileTooLarge {
+        path: String,
+        size: u64,
+        limit: u64,
+        /// The config key: `maxFileBytes` or a detector's own cap.
+        key: &'static str,
+    },
     #[error(transparent)]
     Detect(#[from] DetectError),
 }
@@ -189,6 +199,18 @@ fn fnv1a(text: &str) -> u64 {
 /// the detectors on the files they want. Runs synchronously: call it from a
 /// blocking task. Errors from `reader` come back as [`LayerError::Source`].
 pub fn analyze_layer<R: Read>(
+    reader: R,
+    layer_digest: &str,
+    detectors: &[Box<dyn Detector>],
+    limits: &LayerLimits,
+) -> Result<LayerAnalysis, LayerError> {
+    let buffered = BufReader::with_capacity(64 * 1024, reader);
+    analyze_buffered_layer(buffered, layer_digest, detectors, limits)
+}
+
+/// [`analyze_layer`] on a source that is already buffered: the decoder reads
+/// its buffers in place.
+pub fn analyze_buffered_layer<R: BufRead>(
     reader: R,
     layer_digest: &str,
     detectors: &[Box<dyn Detector>],
@@ -357,7 +379,7 @@ impl Walk<'_> {
             size,
             mode,
         };
-        let wanting: Vec<&dyn Detector> = self
+        let mut wanting: Vec<&dyn Detector> = self
             .detectors
             .iter()
             .map(|d| d.as_ref())
@@ -371,7 +393,26 @@ impl Walk<'_> {
                 path: path.clone(),
                 size,
                 limit: self.limits.max_file_bytes,
+                key: "maxFileBytes",
             });
+            return Ok(());
+        }
+        let caps = &self.limits.detectors;
+        let mut refused = Vec::new();
+        wanting.retain(|d| match d.size_limit(caps) {
+            Some((key, limit)) if size > limit => {
+                refused.push(LayerProblem::FileTooLarge {
+                    path: path.clone(),
+                    size,
+                    limit,
+                    key,
+                });
+                false
+            }
+            _ => true,
+        });
+        self.problems.extend(refused);
+        if wanting.is_empty() {
             return Ok(());
         }
         let data = read_exactly(&mut entry, size)?;

@@ -4,7 +4,7 @@
 //! every dependency (replacements applied) and the Go toolchain, reported as
 //! the `stdlib` package since standard-library advisories are keyed on it.
 
-use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
+use crate::inventory::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::inventory::purl::purl;
 use crate::model::{Location, Package, PackageKind};
 
@@ -13,7 +13,7 @@ pub struct GoBinary;
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 const ELF: &[u8] = b"\x7fELF";
 /// Largest binary read (`maxFileBytes` of the walker applies first).
-const MAX_BINARY: u64 = 512 << 20;
+pub const MAX_BINARY: u64 = 512 << 20;
 
 /// A uvarint at the start of `data`: value and bytes used.
 fn uvarint(data: &[u8]) -> Option<(u64, usize)> {
@@ -141,7 +141,11 @@ impl Detector for GoBinary {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        file.is_executable() && file.size >= 1024 && file.size <= MAX_BINARY
+        file.is_executable() && file.size >= 1024
+    }
+
+    fn size_limit(&self, limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        Some(("maxGoBinaryBytes", limits.max_go_binary_bytes))
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {
