@@ -292,6 +292,59 @@ fn classify(
     }
 }
 
+/// A forward-only `Seek` over a stream: `SeekFrom::Current(n)` reads and
+/// discards `n` bytes; every other seek is an error. Tracks the position
+/// the tar reader computes its skips from.
+struct Skip<R> {
+    inner: R,
+    position: u64,
+    scratch: Vec<u8>,
+}
+
+impl<R: Read> Skip<R> {
+    fn new(inner: R) -> Self {
+        Skip {
+            inner,
+            position: 0,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for Skip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.position = self.position.saturating_add(n as u64);
+        Ok(n)
+    }
+}
+
+impl<R: Read> io::Seek for Skip<R> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let io::SeekFrom::Current(delta) = to else {
+            return Err(io::Error::other("a layer stream only seeks forward"));
+        };
+        let mut left = u64::try_from(delta)
+            .map_err(|_| io::Error::other("a layer stream only seeks forward"))?;
+        if left > 0 && self.scratch.is_empty() {
+            self.scratch = vec![0; 64 * 1024];
+        }
+        while left > 0 {
+            let want = usize::try_from(left.min(self.scratch.len() as u64)).unwrap_or(0);
+            let n = self.inner.read(&mut self.scratch[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "layer ends inside an entry",
+                ));
+            }
+            left -= n as u64;
+            self.position = self.position.saturating_add(n as u64);
+        }
+        Ok(self.position)
+    }
+}
+
 enum WalkError {
     Io(io::Error),
     Layer(LayerError),
@@ -319,8 +372,11 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     fn run(&mut self, stream: Box<dyn Read + '_>) -> Result<(), WalkError> {
-        let mut archive = tar::Archive::new(stream);
-        for entry in archive.entries()? {
+        // Seeking forward is how the tar reader skips an entry's data:
+        // `Skip` discards through one reused buffer, where the tar crate's
+        // own skip zeroes a fresh 32 KiB buffer for every entry.
+        let mut archive = tar::Archive::new(Skip::new(stream));
+        for entry in archive.entries_with_seek()? {
             let entry = entry?;
             self.entry_count += 1;
             if self.entry_count > self.limits.max_entries {
