@@ -1,7 +1,9 @@
 //! Scanner benchmark driver (run through `bench/scan/run.sh`).
 //!
-//! `compare ADDR REF RUNS`  cold scan vs the client's own pull (blobs
-//!                          streamed and hashed, no analysis); medians.
+//! `compare ADDR REF RUNS`  cold scan vs the client's own pull: the same
+//!                          `RegistryClient` streaming the blobs and hashing
+//!                          each once (as the scanner verifies it), no
+//!                          analysis; medians.
 //! `rescan ADDR BASE NEXT`  scan BASE, then time NEXT (differs in its top layer).
 //! `scan ADDR REF`          one cold scan (for peak-memory measurement).
 

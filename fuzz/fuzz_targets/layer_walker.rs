@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         max_uncompressed_bytes: 4 << 20,
         max_entries: 10_000,
         max_file_bytes: 1 << 20,
+        ..LayerLimits::default()
     };
     if let Ok(layer) = analyze_layer(data, "sha256:fuzz", &all(), &limits) {
         let _ = assemble(&[Arc::new(layer)]);

@@ -15,5 +15,5 @@ pub use assemble::assemble;
 pub use detectors::{DetectError, Detected, Detector, FileMeta};
 pub use layer::{
     Compression, FileFinding, LayerAnalysis, LayerError, LayerLimits, LayerProblem, LayerStats,
-    analyze_layer,
+    analyze_buffered_layer, analyze_layer,
 };

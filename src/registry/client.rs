@@ -1,42 +1,46 @@
 //! Pulls from registries over the OCI distribution API: anonymous, basic
-//! and bearer-token auth (the `WWW-Authenticate` challenge is answered by
-//! `oci-client`, whose token is then used on scangate's own requests),
-//! credentials picked by registry host, plain HTTP only for registries named
-//! insecure, and the address guard before any request and on every redirect.
+//! and bearer-token auth (the `WWW-Authenticate` challenge answered with a
+//! token request to the realm, scangate's own), credentials picked by
+//! registry host, plain HTTP only for registries named insecure, and the
+//! registry guard both before the pull and at connect time (see
+//! [`super::transport`]): every request, including the ping, token requests
+//! and redirected blob downloads, goes through the guarded client, whose DNS
+//! resolver drops internal addresses. References are parsed with
+//! `oci-client`; nothing else of it is used, so each blob is hashed once, by
+//! the scanner, as it streams.
 //!
-//! Every request is scangate's own (reqwest), so that a registry's faults
-//! are met with named limits: `429` and `5xx` answers and connections that
-//! fail before an answer are retried (`registryRetries`, backing off from
-//! `registryRetryBackoffSeconds`, honouring `Retry-After` up to
-//! `maxRetryAfterSeconds`); redirects are followed by hand, at most
-//! `maxRegistryRedirects`, each target checked by the guard; manifests and
-//! error bodies are read with a size cap.
+//! A registry's faults are met with named limits: `429` and `5xx` answers
+//! and connections that fail before an answer are retried
+//! (`registryRetries`, backing off from `registryRetryBackoffSeconds`,
+//! honouring `Retry-After` up to `maxRetryAfterSeconds`); redirects are
+//! followed by hand, at most `maxRegistryRedirects`, each hop checked by
+//! [`transport::check_redirect`] and sent no credentials when it leaves the
+//! registry's origin; manifests, token answers and error bodies are read
+//! with a size cap.
 
 use super::auth::{Credentials, RegistryAuth};
 use super::guard::{GuardError, RegistryPolicy};
 use super::manifest::{self, ImageManifest, Manifest, ManifestError};
 use super::platform::Platform;
 use super::reference::ImageRef;
+use super::transport;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use oci_client::errors::OciDistributionError;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest manifest accepted; real ones are a few KiB.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Largest token-server answer read.
+const MAX_TOKEN_BODY_BYTES: usize = 1 << 20;
 /// How much of an error answer's body is read (for the message).
 const MAX_ERROR_BODY_BYTES: usize = 4 << 10;
-/// How long an auth token is reused before it is asked for again (registry
-/// tokens live at least 60 s by the distribution spec).
-const TOKEN_REUSE: Duration = Duration::from_secs(45);
 /// Longest single backoff, whatever the attempt number.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -57,7 +61,7 @@ pub enum RegistryError {
         expected: String,
         actual: String,
     },
-    #[error("registry request timed out after {seconds}s (registryRequestTimeout)")]
+    #[error("registry request timed out after {seconds}s (registryRequestTimeoutSeconds)")]
     Timeout { seconds: f64 },
     /// Still failing (429, 5xx, connection) after every retry.
     #[error("registry {registry}: {detail}, {attempts} attempts (registryRetries)")]
@@ -151,16 +155,15 @@ impl RegistryMetrics {
     }
 }
 
-/// A registry client; cheap to share. Keeps one `oci_client::Client` per
-/// (registry, credentials) for the auth handshake, and the resulting token
-/// per repository for [`TOKEN_REUSE`].
+/// A registry client; cheap to share. Keeps the `Authorization` value per
+/// (registry, repository, credentials) so tokens are reused across scans
+/// while each pull secret gets its own; a 401 refreshes it once.
 pub struct RegistryClient {
     policy: RegistryPolicy,
     options: RegistryOptions,
-    http: reqwest::Client,
+    http: Result<reqwest::Client, String>,
     metrics: RegistryMetrics,
-    clients: moka::future::Cache<(String, [u8; 32]), Arc<oci_client::Client>>,
-    tokens: moka::future::Cache<(String, String, [u8; 32]), Option<String>>,
+    authorizations: moka::future::Cache<(String, String, [u8; 32]), Option<HeaderValue>>,
 }
 
 /// A stream of one blob's bytes as the registry sends them (not yet verified).
@@ -177,33 +180,78 @@ enum Attempt {
     Fail(RegistryError),
 }
 
+impl From<RegistryError> for Attempt {
+    fn from(error: RegistryError) -> Attempt {
+        Attempt::Fail(error)
+    }
+}
+
+/// A `WWW-Authenticate: Bearer` challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BearerChallenge {
+    pub realm: String,
+    pub service: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl BearerChallenge {
+    /// Parses `Bearer realm="…",service="…",scope="…"`; `None` for other schemes.
+    pub fn parse(header: &str) -> Option<BearerChallenge> {
+        let (scheme, params) = header.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let mut challenge = BearerChallenge::default();
+        let mut rest = params.trim();
+        while !rest.is_empty() {
+            let (key, after) = rest.split_once('=')?;
+            let key = key.trim().to_ascii_lowercase();
+            let after = after.trim_start();
+            let (value, remainder) = if let Some(quoted) = after.strip_prefix('"') {
+                let end = quoted.find('"')?;
+                (&quoted[..end], &quoted[end + 1..])
+            } else {
+                match after.find(',') {
+                    Some(end) => (&after[..end], &after[end..]),
+                    None => (after, ""),
+                }
+            };
+            match key.as_str() {
+                "realm" => challenge.realm = value.to_string(),
+                "service" => challenge.service = Some(value.to_string()),
+                "scope" => challenge.scope = Some(value.to_string()),
+                _ => {}
+            }
+            rest = remainder.trim_start().trim_start_matches(',').trim_start();
+        }
+        (!challenge.realm.is_empty()).then_some(challenge)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
 impl RegistryClient {
     pub fn new(policy: RegistryPolicy, request_timeout: Duration) -> RegistryClient {
         RegistryClient::with_options(policy, RegistryOptions::new(request_timeout))
     }
 
     pub fn with_options(policy: RegistryPolicy, options: RegistryOptions) -> RegistryClient {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(options.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("scangate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            // Fails only if no TLS backend can start; the default client then
-            // fails the same way, loudly.
-            .unwrap_or_else(|_| reqwest::Client::new());
+        let http = transport::guarded_client(&policy, options.request_timeout)
+            .map_err(|e| error_chain(&e));
         RegistryClient {
             policy,
             options,
             http,
             metrics: RegistryMetrics::default(),
-            clients: moka::future::Cache::builder()
-                .max_capacity(256)
+            authorizations: moka::future::Cache::builder()
+                .max_capacity(1024)
                 .time_to_idle(Duration::from_secs(600))
-                .build(),
-            tokens: moka::future::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(TOKEN_REUSE)
                 .build(),
         }
     }
@@ -220,72 +268,22 @@ impl RegistryClient {
         &self.metrics
     }
 
-    /// `scheme://registry/v2/repository`.
+    fn http(&self, registry: &str) -> Result<&reqwest::Client, RegistryError> {
+        self.http.as_ref().map_err(|e| RegistryError::Other {
+            registry: registry.to_string(),
+            detail: format!("HTTP client: {e}"),
+        })
+    }
+
+    /// `scheme://host[:port]` of the registry's API.
     fn base_url(&self, image: &ImageRef) -> String {
-        let scheme = if self.policy.is_insecure(image.registry()) {
+        let registry = image.registry();
+        let scheme = if self.policy.is_insecure(registry) {
             "http"
         } else {
             "https"
         };
-        format!(
-            "{scheme}://{}/v2/{}",
-            image.as_oci().resolve_registry(),
-            image.repository()
-        )
-    }
-
-    /// The token for pulling `image`'s repository: reused for
-    /// [`TOKEN_REUSE`], fetched through `oci-client`'s challenge handling
-    /// when missing or when `fresh` (after a 401). `None`: no token needed.
-    async fn token(
-        &self,
-        image: &ImageRef,
-        auth: &RegistryAuth,
-        fresh: bool,
-    ) -> Result<Option<String>, RegistryError> {
-        if let RegistryAuth::Bearer(token) = auth {
-            return Ok(Some(token.clone()));
-        }
-        let registry = image.registry().to_string();
-        let print = fingerprint(auth);
-        let key = (registry.clone(), image.repository().to_string(), print);
-        if fresh {
-            self.tokens.invalidate(&key).await;
-        } else if let Some(token) = self.tokens.get(&key).await {
-            return Ok(token);
-        }
-        let insecure = self.policy.insecure_registries.clone();
-        let connect_timeout = self.options.request_timeout;
-        let client = self
-            .clients
-            .get_with((registry, print), async move {
-                let config = oci_client::client::ClientConfig {
-                    protocol: oci_client::client::ClientProtocol::HttpsExcept(insecure),
-                    connect_timeout: Some(connect_timeout),
-                    ..Default::default()
-                };
-                Arc::new(oci_client::Client::new(config))
-            })
-            .await;
-        let oci_auth = match auth {
-            RegistryAuth::Anonymous => oci_client::secrets::RegistryAuth::Anonymous,
-            RegistryAuth::Basic { username, password } => {
-                oci_client::secrets::RegistryAuth::Basic(username.clone(), password.clone())
-            }
-            RegistryAuth::Bearer(token) => oci_client::secrets::RegistryAuth::Bearer(token.clone()),
-        };
-        let asked = client.auth(
-            image.as_oci(),
-            &oci_auth,
-            oci_client::RegistryOperation::Pull,
-        );
-        let token = match tokio::time::timeout(self.options.request_timeout, asked).await {
-            Ok(Ok(token)) => token,
-            Ok(Err(error)) => return Err(classify(error, image)),
-            Err(_) => return Err(self.timeout()),
-        };
-        self.tokens.insert(key, token.clone()).await;
-        Ok(token)
+        format!("{scheme}://{}", image.as_oci().resolve_registry())
     }
 
     fn timeout(&self) -> RegistryError {
@@ -294,37 +292,221 @@ impl RegistryClient {
         }
     }
 
-    /// One request with auth, redirects and retries; the answer is a 2xx.
-    async fn send(
+    /// The `Authorization` header for pulls from `image`'s repository: none
+    /// (anonymous, or a registry that asks for nothing), basic, or a bearer
+    /// token from the challenge's realm, requested with the credentials.
+    async fn authorization(
         &self,
         image: &ImageRef,
-        method: Method,
-        url: &str,
-        accept: Option<&str>,
         creds: &Credentials,
-    ) -> Result<reqwest::Response, RegistryError> {
+        refresh: bool,
+    ) -> Result<Option<HeaderValue>, RegistryError> {
         let registry = image.registry().to_string();
         self.policy.check(&registry).await?;
         let auth = creds.for_registry(&registry);
+        let key = (registry, image.repository().to_string(), fingerprint(&auth));
+        if refresh {
+            self.authorizations.invalidate(&key).await;
+        }
+        self.authorizations
+            .try_get_with(key, self.authorize(image, &auth))
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
+    async fn authorize(
+        &self,
+        image: &ImageRef,
+        auth: &RegistryAuth,
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let registry = image.registry().to_string();
+        let header = |value: String| {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| RegistryError::Other {
+                registry: registry.clone(),
+                detail: "credentials are not a valid header value".into(),
+            })?;
+            value.set_sensitive(true);
+            Ok::<_, RegistryError>(value)
+        };
+        let basic = |username: &str, password: &str| {
+            use base64::Engine as _;
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            header(format!("Basic {encoded}"))
+        };
+        if let RegistryAuth::Bearer(token) = auth {
+            return header(format!("Bearer {token}")).map(Some);
+        }
+        let ping_url = url::Url::parse(&format!("{}/v2/", self.base_url(image))).map_err(|e| {
+            RegistryError::Other {
+                registry: registry.clone(),
+                detail: format!("bad URL: {e}"),
+            }
+        })?;
+        let get = Method::GET;
+        let ping = self
+            .retrying(&registry, || {
+                self.exchange_retryable(&registry, &get, &ping_url, &[], None)
+            })
+            .await?;
+        if ping.status() != StatusCode::UNAUTHORIZED {
+            return Ok(None);
+        }
+        let challenge = ping
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let Some(bearer) = BearerChallenge::parse(&challenge) else {
+            // Basic (or unknown) challenge: send the credentials as they are.
+            return match auth {
+                RegistryAuth::Basic { username, password } => basic(username, password).map(Some),
+                _ => Ok(None),
+            };
+        };
+        // The registry may name the scope it wants; otherwise pull on this repository.
+        let scope = bearer
+            .scope
+            .clone()
+            .unwrap_or_else(|| format!("repository:{}:pull", image.repository()));
+        let mut realm = url::Url::parse(&bearer.realm).map_err(|e| RegistryError::Other {
+            registry: registry.clone(),
+            detail: format!(
+                "token realm {:?}: {e}",
+                bearer.realm.chars().take(200).collect::<String>()
+            ),
+        })?;
+        // The realm comes from the registry: it passes the same guard as a
+        // redirect from the registry would (no https → http downgrade).
+        transport::check_redirect(&self.policy, Some(&ping_url), &realm)?;
+        realm.query_pairs_mut().append_pair("scope", &scope);
+        if let Some(service) = &bearer.service {
+            realm.query_pairs_mut().append_pair("service", service);
+        }
+        let credentials = match auth {
+            RegistryAuth::Basic { username, password } => Some(basic(username, password)?),
+            _ => None,
+        };
+        let answer = self
+            .retrying(&registry, || {
+                self.exchange_retryable(&registry, &get, &realm, &[], credentials.clone())
+            })
+            .await?;
+        let status = answer.status();
+        let body = match read_capped(answer, MAX_TOKEN_BODY_BYTES, self.options.request_timeout)
+            .await
+        {
+            Ok((body, _)) => body,
+            Err(ReadError::Timeout) => return Err(self.timeout()),
+            Err(ReadError::Body(detail)) => {
+                return Err(RegistryError::Other {
+                    registry,
+                    detail: format!("reading the token answer from {}: {detail}", redact(&realm)),
+                });
+            }
+        };
+        if !status.is_success() {
+            let detail = format!(
+                "token server {} answered {status} for scope {scope}{}",
+                realm.origin().ascii_serialization(),
+                if matches!(auth, RegistryAuth::Basic { .. }) {
+                    " (check the username and password in the Docker config)"
+                } else {
+                    ""
+                }
+            );
+            return Err(if matches!(status.as_u16(), 401 | 403) {
+                RegistryError::Unauthorized { registry, detail }
+            } else {
+                RegistryError::Other { registry, detail }
+            });
+        }
+        let token: TokenAnswer =
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Other {
+                registry: registry.clone(),
+                detail: format!("token answer from {}: {e}", redact(&realm)),
+            })?;
+        match token.token.or(token.access_token) {
+            Some(token) if !token.is_empty() => header(format!("Bearer {token}")).map(Some),
+            _ => Err(RegistryError::Other {
+                registry,
+                detail: format!("token answer from {} holds no token", redact(&realm)),
+            }),
+        }
+    }
+
+    /// GET or HEAD `path` under the repository, authorised, retried and
+    /// redirected; the answer is a 2xx. A 401 with a cached authorisation
+    /// refreshes it once.
+    async fn send(
+        &self,
+        image: &ImageRef,
+        creds: &Credentials,
+        method: Method,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let registry = image.registry().to_string();
+        let url = url::Url::parse(&format!(
+            "{}/v2/{}/{path}",
+            self.base_url(image),
+            image.repository()
+        ))
+        .map_err(|e| RegistryError::Other {
+            registry: registry.clone(),
+            detail: format!("bad URL: {e}"),
+        })?;
+        let accept: Vec<(header::HeaderName, HeaderValue)> = accept
+            .and_then(|a| HeaderValue::from_str(a).ok())
+            .map(|a| (header::ACCEPT, a))
+            .into_iter()
+            .collect();
+        for refresh in [false, true] {
+            let authorization = self.authorization(image, creds, refresh).await?;
+            let result = self
+                .retrying(&registry, || {
+                    self.attempt(image, &method, &url, &accept, authorization.clone())
+                })
+                .await;
+            match result {
+                Err(RegistryError::Unauthorized { .. }) if !refresh => continue,
+                Err(RegistryError::Unauthorized { registry, detail })
+                    if authorization.is_none() =>
+                {
+                    return Err(RegistryError::Unauthorized {
+                        registry,
+                        detail: format!("{detail} (without credentials)"),
+                    });
+                }
+                other => return other,
+            }
+        }
+        Err(RegistryError::Unauthorized {
+            registry,
+            detail: format!("401 for {method} {path}"),
+        })
+    }
+
+    /// Runs `once` until it succeeds, fails for good, or the retries
+    /// (`registryRetries`, `maxRetryAfterSeconds`) are used up.
+    async fn retrying<F, Fut>(
+        &self,
+        registry: &str,
+        mut once: F,
+    ) -> Result<reqwest::Response, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<reqwest::Response, Attempt>>,
+    {
         let mut attempts: u32 = 0;
-        let mut fresh_token = false;
         loop {
             attempts += 1;
-            let token = self.token(image, &auth, fresh_token).await?;
-            let authorization = authorization(&auth, token.as_deref());
-            let failure = match self
-                .attempt(image, &method, url, accept, authorization)
-                .await
-            {
+            let failure = match once().await {
                 Ok(response) => return Ok(response),
                 Err(failure) => failure,
             };
             match failure {
-                Attempt::Fail(RegistryError::Unauthorized { .. }) if !fresh_token => {
-                    // A token may have expired early: ask once more.
-                    fresh_token = true;
-                    attempts -= 1;
-                }
                 Attempt::Fail(error) => return Err(error),
                 Attempt::Retry {
                     reason,
@@ -336,7 +518,7 @@ impl RegistryClient {
                         && after > self.options.max_retry_after
                     {
                         return Err(RegistryError::RetryAfterTooLong {
-                            registry,
+                            registry: registry.to_string(),
                             status,
                             retry_after_seconds: after.as_secs(),
                             limit_seconds: self.options.max_retry_after.as_secs_f64(),
@@ -344,7 +526,7 @@ impl RegistryClient {
                     }
                     if attempts > self.options.retries {
                         return Err(RegistryError::RetriesExhausted {
-                            registry,
+                            registry: registry.to_string(),
                             detail,
                             attempts,
                         });
@@ -367,29 +549,32 @@ impl RegistryClient {
             .min(MAX_BACKOFF)
     }
 
-    /// One attempt: the request, and the redirects it leads to.
-    async fn attempt(
+    /// One request and the redirects it leads to, followed by hand: at most
+    /// `maxRegistryRedirects`, each hop checked by the guard (the resolver
+    /// checks names again when the hop connects), credentials only to the
+    /// first URL's origin. The answer may have any status but a redirect.
+    async fn exchange(
         &self,
-        image: &ImageRef,
+        registry: &str,
         method: &Method,
-        url: &str,
-        accept: Option<&str>,
+        url: &url::Url,
+        headers: &[(header::HeaderName, HeaderValue)],
         authorization: Option<HeaderValue>,
     ) -> Result<reqwest::Response, Attempt> {
-        let registry = image.registry().to_string();
+        let http = self.http(registry)?;
         let other = |detail: String| {
             Attempt::Fail(RegistryError::Other {
-                registry: registry.clone(),
+                registry: registry.to_string(),
                 detail,
             })
         };
-        let origin = url::Url::parse(url).map_err(|e| other(format!("bad URL: {e}")))?;
+        let origin = url.clone();
         let mut current = origin.clone();
         let mut redirects = 0usize;
         loop {
-            let mut request = self.http.request(method.clone(), current.clone());
-            if let Some(accept) = accept {
-                request = request.header(header::ACCEPT, accept);
+            let mut request = http.request(method.clone(), current.clone());
+            for (name, value) in headers {
+                request = request.header(name, value.clone());
             }
             // Credentials go to the registry itself, never to a redirect
             // target elsewhere (CVE-2020-15157).
@@ -398,109 +583,128 @@ impl RegistryClient {
             {
                 request = request.header(header::AUTHORIZATION, value.clone());
             }
-            let response =
-                match tokio::time::timeout(self.options.request_timeout, request.send()).await {
-                    Err(_) => return Err(Attempt::Fail(self.timeout())),
-                    Ok(Err(error)) if error.is_timeout() => {
+            let response = match tokio::time::timeout(self.options.request_timeout, request.send())
+                .await
+            {
+                Err(_) => return Err(Attempt::Fail(self.timeout())),
+                Ok(Err(error)) => {
+                    // The resolver's refusal is the guard's, not a fault to retry.
+                    if let Some(guard) = transport::guard_error(&error) {
+                        return Err(Attempt::Fail(guard.into()));
+                    }
+                    if error.is_timeout() {
                         return Err(Attempt::Fail(self.timeout()));
                     }
-                    Ok(Err(error)) if error.is_connect() || error.is_request() => {
+                    let detail = format!("{} failed: {}", redact(&current), error_chain(&error));
+                    if error.is_connect() || error.is_request() {
                         return Err(Attempt::Retry {
                             reason: "connection".into(),
-                            detail: format!("{} failed: {}", redact(&current), error_chain(&error)),
+                            detail,
                             retry_after: None,
                             status: None,
                         });
                     }
-                    Ok(Err(error)) => {
-                        return Err(other(format!(
-                            "{} failed: {}",
-                            redact(&current),
-                            error_chain(&error)
-                        )));
-                    }
-                    Ok(Ok(response)) => response,
-                };
-            let status = response.status();
-            if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
-                let location = response
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| other(format!("HTTP {status} without a Location")))?;
-                let next = current
-                    .join(location)
-                    .map_err(|e| other(format!("unusable redirect Location: {e}")))?;
-                redirects += 1;
-                if redirects > self.options.max_redirects {
-                    return Err(Attempt::Fail(RegistryError::TooManyRedirects {
-                        registry,
-                        limit: self.options.max_redirects,
-                        location: redact(&next),
-                    }));
+                    return Err(other(detail));
                 }
-                self.metrics.redirects.inc();
-                self.check_redirect(&next, &origin, &registry).await?;
-                current = next;
-                continue;
-            }
-            if status.is_success() {
+                Ok(Ok(response)) => response,
+            };
+            let status = response.status();
+            if !(status.is_redirection() && status != StatusCode::NOT_MODIFIED) {
                 return Ok(response);
             }
-            let retry_after = retry_after(response.headers());
-            let body = read_capped(response, MAX_ERROR_BODY_BYTES, self.options.request_timeout)
-                .await
-                .map(|(bytes, _)| bytes)
-                .unwrap_or_default();
-            let text: String = String::from_utf8_lossy(&body)
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(200)
-                .collect();
-            let detail = format!("HTTP {} from {}: {text}", status.as_u16(), redact(&current));
-            return Err(match status.as_u16() {
-                429 | 500 | 502 | 503 | 504 => Attempt::Retry {
-                    reason: status.as_u16().to_string(),
-                    detail: format!("HTTP {} from {}", status.as_u16(), redact(&current)),
-                    retry_after,
-                    status: Some(status.as_u16()),
-                },
-                401 | 403 => Attempt::Fail(RegistryError::Unauthorized { registry, detail }),
-                404 => Attempt::Fail(RegistryError::NotFound {
-                    image: image.to_string(),
-                }),
-                _ => other(detail),
-            });
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| other(format!("HTTP {status} without a Location")))?;
+            let next = current
+                .join(location)
+                .map_err(|e| other(format!("unusable redirect Location: {e}")))?;
+            redirects += 1;
+            if redirects > self.options.max_redirects {
+                return Err(Attempt::Fail(RegistryError::TooManyRedirects {
+                    registry: registry.to_string(),
+                    limit: self.options.max_redirects,
+                    location: redact(&next),
+                }));
+            }
+            self.metrics.redirects.inc();
+            transport::check_redirect(&self.policy, Some(&current), &next)
+                .map_err(|e| Attempt::Fail(e.into()))?;
+            current = next;
         }
     }
 
-    /// A redirect may go elsewhere (blob storage), but not around the guard,
-    /// and not to plain HTTP unless that host is named insecure.
-    async fn check_redirect(
+    /// [`Self::exchange`], with a 429 or 5xx answer to be retried.
+    async fn exchange_retryable(
         &self,
-        next: &url::Url,
-        origin: &url::Url,
         registry: &str,
-    ) -> Result<(), Attempt> {
-        if same_origin(next, origin) {
-            return Ok(());
+        method: &Method,
+        url: &url::Url,
+        headers: &[(header::HeaderName, HeaderValue)],
+        authorization: Option<HeaderValue>,
+    ) -> Result<reqwest::Response, Attempt> {
+        let response = self
+            .exchange(registry, method, url, headers, authorization)
+            .await?;
+        let status = response.status().as_u16();
+        if retryable(status) {
+            return Err(Attempt::Retry {
+                reason: status.to_string(),
+                detail: format!("HTTP {status} from {}", redact(response.url())),
+                retry_after: retry_after(response.headers()),
+                status: Some(status),
+            });
         }
-        let host = host_port(next);
-        let refuse = |detail: String| {
-            Attempt::Fail(RegistryError::Other {
-                registry: registry.to_string(),
-                detail,
-            })
-        };
-        match next.scheme() {
-            "https" => {}
-            "http" if self.policy.is_insecure(&host) => {}
-            scheme => return Err(refuse(format!("redirect to {scheme}://{host} refused"))),
+        Ok(response)
+    }
+
+    /// One attempt at a registry API request; the answer is a 2xx.
+    async fn attempt(
+        &self,
+        image: &ImageRef,
+        method: &Method,
+        url: &url::Url,
+        headers: &[(header::HeaderName, HeaderValue)],
+        authorization: Option<HeaderValue>,
+    ) -> Result<reqwest::Response, Attempt> {
+        let registry = image.registry().to_string();
+        let response = self
+            .exchange(&registry, method, url, headers, authorization)
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
         }
-        self.policy
-            .check(&host)
+        let current = response.url().clone();
+        let retry_after = retry_after(response.headers());
+        let body = read_capped(response, MAX_ERROR_BODY_BYTES, self.options.request_timeout)
             .await
-            .map_err(|e| Attempt::Fail(e.into()))
+            .map(|(bytes, _)| bytes)
+            .unwrap_or_default();
+        let text: String = String::from_utf8_lossy(&body)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        let detail = format!(
+            "HTTP {} for {method} {}: {text}",
+            status.as_u16(),
+            redact(&current)
+        );
+        Err(match status.as_u16() {
+            code if retryable(code) => Attempt::Retry {
+                reason: code.to_string(),
+                detail: format!("HTTP {code} from {}", redact(&current)),
+                retry_after,
+                status: Some(code),
+            },
+            401 | 403 => Attempt::Fail(RegistryError::Unauthorized { registry, detail }),
+            404 => Attempt::Fail(RegistryError::NotFound {
+                image: image.to_string(),
+            }),
+            _ => Attempt::Fail(RegistryError::Other { registry, detail }),
+        })
     }
 
     /// The manifest digest a tag points at (HEAD, falling back to GET).
@@ -513,10 +717,10 @@ impl RegistryClient {
             return Ok(digest.to_string());
         }
         let tag = image.tag().unwrap_or("latest");
-        let url = format!("{}/manifests/{tag}", self.base_url(image));
+        let path = format!("manifests/{tag}");
         let accept = manifest::ACCEPTED.join(", ");
         let response = self
-            .send(image, Method::HEAD, &url, Some(&accept), creds)
+            .send(image, creds, Method::HEAD, &path, Some(&accept))
             .await?;
         let header_digest = response
             .headers()
@@ -526,7 +730,7 @@ impl RegistryClient {
         let digest = match header_digest {
             Some(digest) => digest,
             None => {
-                let bytes = self.manifest_bytes(image, &url, creds).await?;
+                let bytes = self.manifest_bytes(image, &path, creds).await?;
                 format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
             }
         };
@@ -546,12 +750,12 @@ impl RegistryClient {
     async fn manifest_bytes(
         &self,
         image: &ImageRef,
-        url: &str,
+        path: &str,
         creds: &Credentials,
     ) -> Result<Bytes, RegistryError> {
         let accept = manifest::ACCEPTED.join(", ");
         let response = self
-            .send(image, Method::GET, url, Some(&accept), creds)
+            .send(image, creds, Method::GET, path, Some(&accept))
             .await?;
         let too_large = |size: String| {
             RegistryError::from(ManifestError::Invalid(format!(
@@ -581,8 +785,9 @@ impl RegistryClient {
         digest: &str,
         creds: &Credentials,
     ) -> Result<Bytes, RegistryError> {
-        let url = format!("{}/manifests/{digest}", self.base_url(image));
-        let bytes = self.manifest_bytes(image, &url, creds).await?;
+        let bytes = self
+            .manifest_bytes(image, &format!("manifests/{digest}"), creds)
+            .await?;
         verify_bytes(&bytes, digest, "manifest")?;
         Ok(bytes)
     }
@@ -615,7 +820,9 @@ impl RegistryClient {
         }
     }
 
-    /// Opens a blob; the bytes still have to be checked against `digest`.
+    /// Opens a blob (following redirects to storage, each hop guarded). The
+    /// bytes are not verified here: the caller hashes them once, as they
+    /// stream, and checks the digest at the end.
     pub async fn blob(
         &self,
         image: &ImageRef,
@@ -629,8 +836,9 @@ impl RegistryClient {
             ))
             .into());
         }
-        let url = format!("{}/blobs/{digest}", self.base_url(image));
-        let response = self.send(image, Method::GET, &url, None, creds).await?;
+        let response = self
+            .send(image, creds, Method::GET, &format!("blobs/{digest}"), None)
+            .await?;
         Ok(response
             .bytes_stream()
             .map(|chunk| chunk.map_err(std::io::Error::other))
@@ -655,8 +863,8 @@ async fn read_capped(
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| ReadError::Body(error_chain(&e)))?;
             if body.len() + chunk.len() > cap {
-                let room = cap - body.len();
-                body.extend_from_slice(&chunk[..room]);
+                let room = cap.saturating_sub(body.len());
+                body.extend_from_slice(chunk.get(..room).unwrap_or_default());
                 return Ok((body.freeze(), true));
             }
             body.extend_from_slice(&chunk);
@@ -668,6 +876,11 @@ async fn read_capped(
         .unwrap_or(Err(ReadError::Timeout))
 }
 
+/// Answers worth another attempt: too many requests, and server faults.
+fn retryable(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
@@ -677,21 +890,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
     let wait = when.duration_since(jiff::Timestamp::now());
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
-}
-
-fn authorization(auth: &RegistryAuth, token: Option<&str>) -> Option<HeaderValue> {
-    use base64::Engine as _;
-    let text = match (token, auth) {
-        (Some(token), _) => format!("Bearer {token}"),
-        (None, RegistryAuth::Basic { username, password }) => format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-        ),
-        (None, _) => return None,
-    };
-    let mut value = HeaderValue::from_str(&text).ok()?;
-    value.set_sensitive(true);
-    Some(value)
 }
 
 fn same_origin(a: &url::Url, b: &url::Url) -> bool {
@@ -760,55 +958,6 @@ pub fn verify_bytes(bytes: &[u8], digest: &str, what: &str) -> Result<(), Regist
     }
 }
 
-fn classify(error: OciDistributionError, image: &ImageRef) -> RegistryError {
-    let registry = image.registry().to_string();
-    let unauthorized = |detail: String| RegistryError::Unauthorized {
-        registry: registry.clone(),
-        detail,
-    };
-    match error {
-        OciDistributionError::AuthenticationFailure(d) => unauthorized(d),
-        OciDistributionError::UnauthorizedError { url } => unauthorized(url),
-        OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound {
-            image: image.to_string(),
-        },
-        OciDistributionError::ServerError { code, url, message } => match code {
-            401 | 403 => unauthorized(format!("{code} {url}")),
-            404 => RegistryError::NotFound {
-                image: image.to_string(),
-            },
-            _ => RegistryError::Other {
-                registry,
-                detail: format!("HTTP {code} from {url}: {message}"),
-            },
-        },
-        OciDistributionError::RegistryError { envelope, url } => {
-            let codes: Vec<String> = envelope
-                .errors
-                .iter()
-                .map(|e| format!("{:?}", e.code))
-                .collect();
-            let text = codes.join(",");
-            if text.contains("Unauthorized") || text.contains("Denied") {
-                unauthorized(url)
-            } else if text.contains("Unknown") {
-                RegistryError::NotFound {
-                    image: image.to_string(),
-                }
-            } else {
-                RegistryError::Other {
-                    registry,
-                    detail: format!("{text} from {url}"),
-                }
-            }
-        }
-        other => RegistryError::Other {
-            registry,
-            detail: other.to_string(),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -864,5 +1013,21 @@ mod tests {
         assert!(!same_origin(&registry, &signed));
         let plain = url::Url::parse("http://registry.example/v2/").unwrap();
         assert!(!same_origin(&registry, &plain));
+    }
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let c = BearerChallenge::parse(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "https://auth.example/token");
+        assert_eq!(c.service.as_deref(), Some("registry.example"));
+        assert_eq!(c.scope.as_deref(), Some("repository:a/b:pull"));
+        let c = BearerChallenge::parse(r#"bearer realm="https://a/t", scope="x,y""#).unwrap();
+        assert_eq!(c.scope.as_deref(), Some("x,y"));
+        assert!(BearerChallenge::parse(r#"Basic realm="registry""#).is_none());
+        assert!(BearerChallenge::parse("Bearer service=x").is_none());
+        assert!(BearerChallenge::parse(r#"Bearer realm="unterminated"#).is_none());
     }
 }

@@ -3,8 +3,11 @@
 //! loopback, link-local, unspecified or a cloud metadata endpoint is refused:
 //! a pod spec must not make scangate probe internal services.
 //!
-//! The check resolves the name once before the pull; a DNS answer that
-//! changes between the check and the connection (rebinding) is not covered.
+//! [`RegistryPolicy::check`] decides before the pull, from the reference's
+//! host. The same policy is enforced again where connections are made
+//! ([`super::transport`]): the resolver filters every DNS answer, so a
+//! rebinding name gains nothing, and every redirect and token realm is
+//! checked.
 
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -40,6 +43,8 @@ pub enum GuardError {
     MetadataHost { registry: String },
     #[error("registry {registry}: cannot resolve: {reason}")]
     Resolve { registry: String, reason: String },
+    #[error("redirect to {location} refused: {reason}")]
+    Redirect { location: String, reason: String },
 }
 
 /// Host names of cloud metadata services.
@@ -65,6 +70,36 @@ impl RegistryPolicy {
 
     pub fn is_insecure(&self, registry: &str) -> bool {
         Self::listed(&self.insecure_registries, registry)
+    }
+
+    pub fn is_denied(&self, registry: &str) -> bool {
+        Self::listed(&self.deny_registries, registry)
+    }
+
+    /// On `allowRegistries` or `insecureRegistries` (`host` or `host:port`).
+    pub fn host_explicitly_allowed(&self, registry: &str) -> bool {
+        !self.is_denied(registry)
+            && (Self::listed(&self.allow_registries, registry) || self.is_insecure(registry))
+    }
+
+    /// Some allow or insecure entry names `host`, on whatever port: what the
+    /// resolver, which sees no port, can check.
+    pub fn host_listed_on_any_port(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.allow_registries
+            .iter()
+            .chain(&self.insecure_registries)
+            .any(|entry| {
+                let entry = entry.trim().to_ascii_lowercase();
+                split_host_port(&entry).0 == host
+            })
+    }
+
+    /// A cloud metadata service's host name.
+    pub fn is_metadata_host(&self, host: &str) -> bool {
+        let host = split_host_port(host).0;
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        METADATA_HOSTS.contains(&host.as_str())
     }
 
     /// Decides whether `registry` (`host[:port]`) may be contacted, resolving

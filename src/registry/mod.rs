@@ -11,6 +11,7 @@ pub mod local;
 pub mod manifest;
 pub mod platform;
 pub mod reference;
+pub mod transport;
 
 pub use auth::{Credentials, RegistryAuth};
 pub use client::{RegistryClient, RegistryError};

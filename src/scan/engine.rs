@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use sha2::{Digest as _, Sha256};
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -284,7 +284,18 @@ impl ImageScanner {
                 .map_err(registry_error)?,
             LayerSource::Local(layer) => local_stream(layer),
         };
-        self.analyse_stream(digest, size, stream).await
+        let analysis = self.analyse_stream(digest, size, stream).await?;
+        for problem in &analysis.problems {
+            if let inventory::LayerProblem::FileTooLarge { key, .. } = problem {
+                self.metrics
+                    .file_limits
+                    .get_or_create(&super::metrics::LimitLabel {
+                        limit: key.to_string(),
+                    })
+                    .inc();
+            }
+        }
+        Ok(analysis)
     }
 
     /// Feeds a blob stream to the layer walker through a bounded channel,
@@ -305,7 +316,7 @@ impl ImageScanner {
                 receiver,
                 current: Bytes::new(),
             };
-            inventory::analyze_layer(reader, &owned_digest, &detectors, &limits)
+            inventory::analyze_buffered_layer(reader, &owned_digest, &detectors, &limits)
         });
         let stall = self.config.stall_timeout();
         let max_bytes = self.config.max_layer_compressed_bytes;
@@ -350,8 +361,8 @@ impl ImageScanner {
                             });
                         }
                     }
-                    // The end, or an error after every byte arrived (oci-client's
-                    // own digest check): our own hash decides.
+                    // The end, or a transport error: the byte count and this,
+                    // the blob's only hash, decide.
                     None | Some(Err(_)) => {
                         if received < declared_size {
                             break Some(ScanError::Truncated {
@@ -477,7 +488,8 @@ impl Scanner for ImageScanner {
     }
 }
 
-/// The blocking side of the bridge: chunks from the channel as a `Read`.
+/// The blocking side of the bridge: chunks from the channel as a `BufRead`,
+/// so the decompressor reads each received chunk in place.
 struct ChannelReader {
     receiver: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
@@ -485,17 +497,29 @@ struct ChannelReader {
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.current.is_empty() {
             match self.receiver.blocking_recv() {
                 Some(Ok(chunk)) => self.current = chunk,
                 Some(Err(error)) => return Err(error),
-                None => return Ok(0),
+                None => break,
             }
         }
-        let n = buf.len().min(self.current.len());
-        let chunk = self.current.split_to(n);
-        buf[..n].copy_from_slice(&chunk);
-        Ok(n)
+        Ok(&self.current)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        let amount = amount.min(self.current.len());
+        bytes::Buf::advance(&mut self.current, amount);
     }
 }
 

@@ -24,6 +24,7 @@ pub struct ScanMetrics {
     pub layer_analyses: Counter,
     pub layer_cache_hits: Counter,
     pub blob_bytes: Counter,
+    pub file_limits: Family<LimitLabel, Counter>,
 }
 
 impl ScanMetrics {
@@ -48,6 +49,11 @@ impl ScanMetrics {
             "scangate_layer_cache_hits",
             "Layers whose cached analysis was reused",
             self.layer_cache_hits.clone(),
+        );
+        registry.register(
+            "scangate_file_limit_exceeded",
+            "Wanted files not analysed because a per-file size cap was hit (label: config key)",
+            self.file_limits.clone(),
         );
         registry.register(
             "scangate_blob_bytes",

@@ -184,6 +184,7 @@ fn run_target(target: &str, data: &[u8]) {
                 max_uncompressed_bytes: 4 << 20,
                 max_entries: 10_000,
                 max_file_bytes: 1 << 20,
+                ..LayerLimits::default()
             };
             let _ = analyze_layer(data, "sha256:fuzz", &all(), &limits);
         }

@@ -556,12 +556,55 @@ fn an_oversized_wanted_file_is_a_problem_and_still_shadows() {
         vec![LayerProblem::FileTooLarge {
             path: "var/lib/dpkg/status".into(),
             size: big.len() as u64,
-            limit: 1024
+            limit: 1024,
+            key: "maxFileBytes",
         }]
     );
     assert!(layer.files.is_empty());
     let inventory = stack(vec![analyze(&base_layer(), "sha256:b").unwrap(), layer]);
     assert!(inventory.packages.is_empty());
+}
+
+#[test]
+fn a_detector_size_cap_is_a_named_problem() {
+    let json = br#"{"name":"left-pad","version":"1.3.0"}"#;
+    let padded = format!("{}{}", " ".repeat(200), String::from_utf8_lossy(json));
+    let blob = tar_bytes(&[
+        Entry::File("app/node_modules/left-pad/package.json", padded.as_bytes()),
+        Entry::File(
+            "app/node_modules/tiny/package.json",
+            br#"{"name":"tiny","version":"1.0.0"}"#,
+        ),
+    ]);
+    let mut limits = LayerLimits::default();
+    limits.detectors.max_package_json_bytes = 100;
+    let layer = analyze_with(&blob, &limits).unwrap();
+    assert_eq!(
+        layer.problems,
+        vec![LayerProblem::FileTooLarge {
+            path: "app/node_modules/left-pad/package.json".into(),
+            size: padded.len() as u64,
+            limit: 100,
+            key: "maxPackageJsonBytes",
+        }]
+    );
+    assert!(
+        layer.problems[0]
+            .to_string()
+            .contains("maxPackageJsonBytes")
+    );
+    let inventory = stack(vec![layer]);
+    let names: Vec<&str> = inventory.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["tiny"]);
+    // The keys are read from the scanner's config.
+    let config: scangate::scan::ScannerConfig =
+        serde_yaml::from_str("maxPackageJsonBytes: 100\nmaxGoBinaryBytes: 7\n").unwrap();
+    assert_eq!(config.layer.detectors.max_package_json_bytes, 100);
+    assert_eq!(config.layer.detectors.max_go_binary_bytes, 7);
+    assert_eq!(
+        config.layer.detectors.max_java_archive_bytes,
+        LayerLimits::default().detectors.max_java_archive_bytes
+    );
 }
 
 #[test]
@@ -599,7 +642,8 @@ fn limits_are_config_keys_with_defaults() {
         LayerLimits {
             max_entries: 5,
             max_file_bytes: 1024,
-            max_uncompressed_bytes: LayerLimits::default().max_uncompressed_bytes
+            max_uncompressed_bytes: LayerLimits::default().max_uncompressed_bytes,
+            detectors: Default::default(),
         }
     );
     assert!(

@@ -18,6 +18,8 @@ mod k8s_cluster;
 mod load;
 mod registry_local;
 mod registry_pull;
+mod registry_redirect;
+mod registry_token;
 mod report_html;
 mod rescan_alerts;
 mod rescan_history;

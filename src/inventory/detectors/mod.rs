@@ -1,7 +1,10 @@
 //! The detector interface and the list of all detectors.
 
 pub mod language;
+pub mod limits;
 pub mod system;
+
+pub use limits::DetectorLimits;
 
 use crate::model::OsInfo;
 
@@ -44,7 +47,14 @@ pub struct DetectError {
 pub trait Detector: Send + Sync {
     fn name(&self) -> &'static str;
     /// Whether the walker should read this file (a cheap check on path, size, mode).
+    /// Size caps do not belong here: see [`Detector::size_limit`].
     fn wants(&self, file: &FileMeta<'_>) -> bool;
+    /// The config key and value of the largest file this detector reads. A
+    /// wanted file above it is not read and is reported under that key,
+    /// never skipped in silence.
+    fn size_limit(&self, _limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        None
+    }
     /// Reads the packages (or OS) out of the file's bytes.
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError>;
 }

@@ -21,12 +21,12 @@ mod path;
 mod stream;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use super::detectors::{DetectError, Detected, Detector, FileMeta};
+use super::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use path::EntryRole;
 pub use path::normalize;
 pub(crate) use path::{ancestors, is_at_or_below};
@@ -47,6 +47,9 @@ pub struct LayerLimits {
     /// default 128 MiB; large enough for a RHEL rpmdb or a big Go binary).
     /// A wanted file above it is reported as a problem and skipped.
     pub max_file_bytes: u64,
+    /// Each detector's own file size cap (`maxPackageJsonBytes`, …).
+    #[serde(flatten)]
+    pub detectors: DetectorLimits,
 }
 
 impl Default for LayerLimits {
@@ -55,6 +58,7 @@ impl Default for LayerLimits {
             max_uncompressed_bytes: 8 << 30,
             max_entries: 1_000_000,
             max_file_bytes: 128 << 20,
+            detectors: DetectorLimits::default(),
         }
     }
 }
@@ -101,8 +105,14 @@ pub struct FileFinding {
 /// A non-fatal problem in one layer: the file is skipped, the scan goes on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayerProblem {
-    #[error("{path}: {size} bytes, above maxFileBytes {limit}; not analysed")]
-    FileTooLarge { path: String, size: u64, limit: u64 },
+    #[error("{path}: {size} bytes, above {key} {limit}; not analysed")]
+    FileTooLarge {
+        path: String,
+        size: u64,
+        limit: u64,
+        /// The config key: `maxFileBytes` or a detector's own cap.
+        key: &'static str,
+    },
     #[error(transparent)]
     Detect(#[from] DetectError),
 }
@@ -194,6 +204,18 @@ pub fn analyze_layer<R: Read>(
     detectors: &[Box<dyn Detector>],
     limits: &LayerLimits,
 ) -> Result<LayerAnalysis, LayerError> {
+    let buffered = BufReader::with_capacity(64 * 1024, reader);
+    analyze_buffered_layer(buffered, layer_digest, detectors, limits)
+}
+
+/// [`analyze_layer`] on a source that is already buffered: the decoder reads
+/// its buffers in place.
+pub fn analyze_buffered_layer<R: BufRead>(
+    reader: R,
+    layer_digest: &str,
+    detectors: &[Box<dyn Detector>],
+    limits: &LayerLimits,
+) -> Result<LayerAnalysis, LayerError> {
     let state = Rc::new(StreamState::default());
     let (stream, compression) = match stream::open(reader, limits.max_uncompressed_bytes, &state) {
         Ok(opened) => opened,
@@ -270,6 +292,59 @@ fn classify(
     }
 }
 
+/// A forward-only `Seek` over a stream: `SeekFrom::Current(n)` reads and
+/// discards `n` bytes; every other seek is an error. Tracks the position
+/// the tar reader computes its skips from.
+struct Skip<R> {
+    inner: R,
+    position: u64,
+    scratch: Vec<u8>,
+}
+
+impl<R: Read> Skip<R> {
+    fn new(inner: R) -> Self {
+        Skip {
+            inner,
+            position: 0,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for Skip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.position = self.position.saturating_add(n as u64);
+        Ok(n)
+    }
+}
+
+impl<R: Read> io::Seek for Skip<R> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let io::SeekFrom::Current(delta) = to else {
+            return Err(io::Error::other("a layer stream only seeks forward"));
+        };
+        let mut left = u64::try_from(delta)
+            .map_err(|_| io::Error::other("a layer stream only seeks forward"))?;
+        if left > 0 && self.scratch.is_empty() {
+            self.scratch = vec![0; 64 * 1024];
+        }
+        while left > 0 {
+            let want = usize::try_from(left.min(self.scratch.len() as u64)).unwrap_or(0);
+            let n = self.inner.read(&mut self.scratch[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "layer ends inside an entry",
+                ));
+            }
+            left -= n as u64;
+            self.position = self.position.saturating_add(n as u64);
+        }
+        Ok(self.position)
+    }
+}
+
 enum WalkError {
     Io(io::Error),
     Layer(LayerError),
@@ -297,8 +372,11 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     fn run(&mut self, stream: Box<dyn Read + '_>) -> Result<(), WalkError> {
-        let mut archive = tar::Archive::new(stream);
-        for entry in archive.entries()? {
+        // Seeking forward is how the tar reader skips an entry's data:
+        // `Skip` discards through one reused buffer, where the tar crate's
+        // own skip zeroes a fresh 32 KiB buffer for every entry.
+        let mut archive = tar::Archive::new(Skip::new(stream));
+        for entry in archive.entries_with_seek()? {
             let entry = entry?;
             self.entry_count += 1;
             if self.entry_count > self.limits.max_entries {
@@ -357,7 +435,7 @@ impl Walk<'_> {
             size,
             mode,
         };
-        let wanting: Vec<&dyn Detector> = self
+        let mut wanting: Vec<&dyn Detector> = self
             .detectors
             .iter()
             .map(|d| d.as_ref())
@@ -371,7 +449,26 @@ impl Walk<'_> {
                 path: path.clone(),
                 size,
                 limit: self.limits.max_file_bytes,
+                key: "maxFileBytes",
             });
+            return Ok(());
+        }
+        let caps = &self.limits.detectors;
+        let mut refused = Vec::new();
+        wanting.retain(|d| match d.size_limit(caps) {
+            Some((key, limit)) if size > limit => {
+                refused.push(LayerProblem::FileTooLarge {
+                    path: path.clone(),
+                    size,
+                    limit,
+                    key,
+                });
+                false
+            }
+            _ => true,
+        });
+        self.problems.extend(refused);
+        if wanting.is_empty() {
             return Ok(());
         }
         let data = read_exactly(&mut entry, size)?;

@@ -3,7 +3,7 @@
 //! stream), so the walker can name the error instead of guessing from text.
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -52,12 +52,39 @@ impl<R: Read> Read for Source<R> {
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
-            Err(e) => {
-                let kind = e.kind();
-                *self.state.source_error.borrow_mut() = Some(e);
-                Err(io::Error::new(kind, "layer source failed"))
-            }
+            Err(e) => Err(Self::record(&self.state, e)),
         }
+    }
+}
+
+impl<R> Source<R> {
+    fn record(state: &StreamState, e: io::Error) -> io::Error {
+        let kind = e.kind();
+        *state.source_error.borrow_mut() = Some(e);
+        io::Error::new(kind, "layer source failed")
+    }
+}
+
+/// The decoders read the caller's buffer in place (no copy into a second
+/// buffer); bytes are counted as they are consumed.
+impl<R: BufRead> BufRead for Source<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let state = &self.state;
+        match self.inner.fill_buf() {
+            Ok(buf) => Ok(buf),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(Self::record(state, e)),
+        }
+    }
+
+    fn consume(&mut self, amount: usize) {
+        let total = self
+            .state
+            .compressed_bytes
+            .get()
+            .saturating_add(amount as u64);
+        self.state.compressed_bytes.set(total);
+        self.inner.consume(amount);
     }
 }
 
@@ -97,8 +124,10 @@ pub enum OpenError {
     Io(io::Error),
 }
 
-/// Builds the reader chain for one layer and reports its compression.
-pub fn open<'a, R: Read + 'a>(
+/// Builds the reader chain for one layer and reports its compression. The
+/// source is buffered by the caller (a file behind a `BufReader`, or the
+/// download's chunks as they arrive).
+pub fn open<'a, R: BufRead + 'a>(
     reader: R,
     max_uncompressed_bytes: u64,
     state: &Rc<StreamState>,
@@ -120,7 +149,7 @@ pub fn open<'a, R: Read + 'a>(
         Compression::None
     };
     // Put the peeked bytes back in front of the rest of the stream.
-    let buffered = BufReader::with_capacity(64 * 1024, io::Cursor::new(head).chain(source));
+    let buffered = io::Cursor::new(head).chain(source);
     let decoded: Box<dyn Read + 'a> = match compression {
         // Layers may be several concatenated gzip members.
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),

@@ -4,4 +4,5 @@ pub mod fake_apiserver;
 pub mod fault_proxy;
 pub mod registry;
 pub mod scan_images;
+pub mod token_issuer;
 pub mod webhook;

@@ -52,10 +52,29 @@ impl TestRegistry {
         Self::start_with(Some((user.to_string(), password.to_string())))
     }
 
+    /// `auth: token` with `issuer` as the token service; `pusher` is the
+    /// issuer's user that may push (used by [`TestRegistry::push_layout`]).
+    pub fn start_with_token(
+        issuer: &super::token_issuer::TokenIssuer,
+        pusher: (&str, &str),
+    ) -> TestRegistry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let auth = issuer.registry_auth_yaml(dir.path());
+        Self::start_in(
+            dir,
+            Some((pusher.0.to_string(), pusher.1.to_string())),
+            auth,
+        )
+    }
+
+    /// Anonymous, with `extra` appended to the config (top-level YAML keys).
+    pub fn start_with_extra(extra: &str) -> TestRegistry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, None, extra.to_string())
+    }
+
     fn start_with(credentials: Option<(String, String)>) -> TestRegistry {
         let dir = tempfile::tempdir().expect("temp dir");
-        let storage = dir.path().join("storage");
-        std::fs::create_dir_all(&storage).expect("storage dir");
         let mut auth = String::new();
         if let Some((user, password)) = &credentials {
             let output = Command::new(tool("htpasswd"))
@@ -70,6 +89,16 @@ impl TestRegistry {
                 file.display()
             );
         }
+        Self::start_in(dir, credentials, auth)
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        credentials: Option<(String, String)>,
+        auth: String,
+    ) -> TestRegistry {
+        let storage = dir.path().join("storage");
+        std::fs::create_dir_all(&storage).expect("storage dir");
         for _attempt in 0..5 {
             let port = free_port();
             let address = format!("127.0.0.1:{port}");

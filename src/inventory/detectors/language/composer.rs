@@ -2,7 +2,7 @@
 //! plain array (Composer 1) or `{"packages": [...]}` (Composer 2).
 
 use super::common::{error, package};
-use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
+use crate::inventory::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::inventory::purl::purl;
 use crate::model::PackageKind;
 
@@ -17,9 +17,15 @@ impl Detector for ComposerInstalled {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        file.size <= MAX_INSTALLED_JSON_BYTES
-            && (file.path == "vendor/composer/installed.json"
-                || file.path.ends_with("/vendor/composer/installed.json"))
+        file.path == "vendor/composer/installed.json"
+            || file.path.ends_with("/vendor/composer/installed.json")
+    }
+
+    fn size_limit(&self, limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        Some((
+            "maxComposerInstalledBytes",
+            limits.max_composer_installed_bytes,
+        ))
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {

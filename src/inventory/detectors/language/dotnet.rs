@@ -4,7 +4,7 @@
 //! application's own assemblies and are skipped.
 
 use super::common::{error, package};
-use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
+use crate::inventory::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::inventory::purl::purl;
 use crate::model::PackageKind;
 
@@ -19,7 +19,11 @@ impl Detector for DotnetDeps {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        file.size <= MAX_DEPS_JSON_BYTES && file.path.ends_with(".deps.json")
+        file.path.ends_with(".deps.json")
+    }
+
+    fn size_limit(&self, limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        Some(("maxDotnetDepsBytes", limits.max_dotnet_deps_bytes))
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {

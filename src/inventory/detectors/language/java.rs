@@ -10,7 +10,7 @@
 //! [`MAX_TOTAL_INFLATED_BYTES`] so a zip bomb costs bounded time.
 
 use super::common::{error, file_name, header_value, package};
-use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
+use crate::inventory::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::inventory::purl::purl;
 use crate::model::{Package, PackageKind};
 use std::io::{Cursor, Read};
@@ -207,7 +207,11 @@ impl Detector for JavaArchive {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        file.size <= MAX_ARCHIVE_BYTES && is_archive_name(file.path)
+        is_archive_name(file.path)
+    }
+
+    fn size_limit(&self, limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        Some(("maxJavaArchiveBytes", limits.max_java_archive_bytes))
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {

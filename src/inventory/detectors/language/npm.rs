@@ -4,7 +4,7 @@
 //! `package.json`, files deeper in a package and private packages do not.
 
 use super::common::{error, package};
-use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
+use crate::inventory::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::inventory::purl::purl;
 use crate::model::PackageKind;
 
@@ -37,7 +37,11 @@ impl Detector for NodePackage {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        file.size <= MAX_PACKAGE_JSON_BYTES && is_installed_manifest(file.path)
+        is_installed_manifest(file.path)
+    }
+
+    fn size_limit(&self, limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        Some(("maxPackageJsonBytes", limits.max_package_json_bytes))
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {

@@ -3,7 +3,7 @@
 //! packages). Both are RFC 822 headers with `Name:` and `Version:`.
 
 use super::common::{header_value, package};
-use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
+use crate::inventory::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::inventory::purl::purl;
 use crate::model::PackageKind;
 
@@ -24,10 +24,13 @@ impl Detector for PythonMetadata {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        file.size <= MAX_METADATA_BYTES
-            && (file.path.ends_with(".dist-info/METADATA")
-                || file.path.ends_with(".egg-info/PKG-INFO")
-                || file.path.ends_with(".egg-info"))
+        file.path.ends_with(".dist-info/METADATA")
+            || file.path.ends_with(".egg-info/PKG-INFO")
+            || file.path.ends_with(".egg-info")
+    }
+
+    fn size_limit(&self, limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        Some(("maxPythonMetadataBytes", limits.max_python_metadata_bytes))
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {

@@ -4,7 +4,7 @@
 //! string literal assigned to `name` and `version` counts.
 
 use super::common::package;
-use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
+use crate::inventory::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::inventory::purl::purl;
 use crate::model::PackageKind;
 
@@ -47,9 +47,11 @@ impl Detector for RubyGemspec {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        file.size <= MAX_GEMSPEC_BYTES
-            && file.path.ends_with(".gemspec")
-            && file.path.contains("specifications/")
+        file.path.ends_with(".gemspec") && file.path.contains("specifications/")
+    }
+
+    fn size_limit(&self, limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        Some(("maxGemspecBytes", limits.max_gemspec_bytes))
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {

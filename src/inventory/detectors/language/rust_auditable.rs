@@ -8,7 +8,7 @@
 //! local/git packages are skipped.
 
 use super::common::{error, package};
-use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
+use crate::inventory::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::inventory::purl::purl;
 use crate::model::PackageKind;
 use object::{Object, ObjectSection};
@@ -49,7 +49,11 @@ impl Detector for CargoAuditable {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        file.is_executable() && file.size >= 1024 && file.size <= MAX_BINARY_BYTES
+        file.is_executable() && file.size >= 1024
+    }
+
+    fn size_limit(&self, limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        Some(("maxRustBinaryBytes", limits.max_rust_binary_bytes))
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {

@@ -1,6 +1,6 @@
 //! The operating system: `os-release` and the older `*-release` files.
 
-use crate::inventory::detectors::{DetectError, Detected, Detector, FileMeta};
+use crate::inventory::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::model::OsInfo;
 
 const ETC_OS_RELEASE: &str = "etc/os-release";
@@ -9,7 +9,7 @@ const ALPINE_RELEASE: &str = "etc/alpine-release";
 const REDHAT_RELEASE: &str = "etc/redhat-release";
 const DEBIAN_VERSION: &str = "etc/debian_version";
 /// These files are a few hundred bytes; anything far bigger is not one.
-const MAX_RELEASE_FILE_BYTES: u64 = 64 * 1024;
+pub const MAX_RELEASE_FILE_BYTES: u64 = 64 * 1024;
 
 /// How authoritative an OS file is; lower wins. `etc/os-release` beats
 /// `usr/lib/os-release` (the former overrides the latter by spec), and a
@@ -32,7 +32,11 @@ impl Detector for OsReleaseDetector {
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
-        source_rank(file.path) != u8::MAX && file.size <= MAX_RELEASE_FILE_BYTES
+        source_rank(file.path) != u8::MAX
+    }
+
+    fn size_limit(&self, limits: &DetectorLimits) -> Option<(&'static str, u64)> {
+        Some(("maxOsReleaseBytes", limits.max_os_release_bytes))
     }
 
     fn detect(&self, file: &FileMeta<'_>, data: &[u8]) -> Result<Detected, DetectError> {
