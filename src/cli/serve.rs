@@ -7,7 +7,7 @@ use crate::admission::ports::{NothingRunning, PolicySet, PolicyStore};
 use crate::admission::{Admission, system_clock};
 use crate::config::{Config, LogFormat};
 use crate::k8s::config::ClusterMode;
-use crate::k8s::leader::{LeaderElector, spawn_election};
+use crate::k8s::leader::{Election, LeaderElector, spawn_election};
 use crate::k8s::pods::PodReflector;
 use crate::k8s::report_writer::ReportMetrics;
 use crate::k8s::reporting_scanner::ReportingScanner;
@@ -295,7 +295,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let server = crate::server::start(app, tls, &config.server, metrics).await?;
     shutdown_signal().await;
     tracing::info!("shutting down; finishing in-flight reviews");
-    background.stop();
+    background.stop().await;
     server.shutdown().await;
     Ok(0)
 }
@@ -306,15 +306,27 @@ struct Background {
     cluster: Option<ClusterRuntime>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     stop_rescans: Option<tokio::sync::watch::Sender<bool>>,
+    election: Option<Election>,
 }
 
+/// How long shutdown waits for the re-scan Lease to be released.
+const LEASE_RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Background {
-    fn stop(self) {
+    /// Stops the re-scan loop, then releases the Lease (so another replica
+    /// takes over at once), then everything else.
+    async fn stop(self) {
         if let Some(stop) = self.stop_rescans {
             let _ = stop.send(true);
         }
+        // Aborted and awaited: no re-scan is still running when the
+        // Lease is given up.
         for task in self.tasks {
             task.abort();
+            let _ = task.await;
+        }
+        if let Some(election) = self.election {
+            election.stop(LEASE_RELEASE_TIMEOUT).await;
         }
         if let Some(runtime) = self.cluster {
             runtime.stop();
@@ -352,7 +364,7 @@ fn start_rescans(
         &identity,
         config.kubernetes.leader_election.clone(),
     );
-    let (leadership, election_task) = spawn_election(elector);
+    let (leadership, election) = spawn_election(elector);
     let controller = Arc::new(RescanController::new(
         Arc::new(rescanner),
         scanner,
@@ -368,7 +380,8 @@ fn start_rescans(
     let loop_task = tokio::spawn(controller.run(tick, async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     }));
-    background.tasks.extend([election_task, loop_task]);
+    background.tasks.push(loop_task);
+    background.election = Some(election);
     background.stop_rescans = Some(stop);
     tracing::info!(%identity, tick = %rescan.tick_interval, interval = %rescan.interval, "re-scan loop started (runs while this replica holds the lease)");
     Ok(())

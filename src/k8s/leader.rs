@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Settings of leader election (config key `leaderElection`).
@@ -91,6 +92,32 @@ impl LeaderElector {
         }
     }
 
+    /// Gives the lease up if this candidate holds it: the holder is
+    /// cleared, so another candidate takes it on its next attempt instead
+    /// of waiting for the lease to run out. True if it was released.
+    pub async fn release(&self) -> Result<bool, kube::Error> {
+        let Some(mut lease) = self.api.get_opt(&self.config.lease_name).await? else {
+            return Ok(false);
+        };
+        let Some(spec) = lease.spec.as_mut() else {
+            return Ok(false);
+        };
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return Ok(false);
+        }
+        spec.holder_identity = None;
+        spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        match self
+            .api
+            .replace(&self.config.lease_name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn spec(&self, now: jiff::Timestamp, transitions: i32) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
@@ -132,17 +159,39 @@ impl crate::rescan::controller::Leadership for LeaseLeadership {
     }
 }
 
+/// The running election; [`Election::stop`] ends it.
+pub struct Election {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Election {
+    /// Stops campaigning and releases the lease if this replica holds it,
+    /// so another replica takes over at its next attempt (a third of the
+    /// lease duration) rather than after the lease runs out. Waits at most
+    /// `within` for the release; the caller must have stopped the work the
+    /// lease guards first.
+    pub async fn stop(mut self, within: Duration) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(within, &mut self.task).await.is_err() {
+            tracing::warn!("the lease was not released in time; it runs out by itself");
+            self.task.abort();
+        }
+    }
+}
+
 /// Runs the election: tries to acquire or renew every third of the lease
 /// duration. Leadership is given up when renewals have failed for two
 /// thirds of the lease duration, before another replica may take the
 /// lease over, so two leaders never re-scan at once.
-pub fn spawn_election(elector: LeaderElector) -> (LeaseLeadership, JoinHandle<()>) {
+pub fn spawn_election(elector: LeaderElector) -> (LeaseLeadership, Election) {
     let leadership = LeaseLeadership::default();
     let flag = leadership.leader.clone();
     let lease = Duration::from_secs(
         u64::try_from(elector.config.lease_duration_seconds.max(3)).unwrap_or(30),
     );
     let period = lease / 3;
+    let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         let mut last_renewed: Option<Instant> = None;
         loop {
@@ -163,8 +212,26 @@ pub fn spawn_election(elector: LeaderElector) -> (LeaseLeadership, JoinHandle<()
                     }
                 }
             }
-            tokio::time::sleep(period).await;
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                asked = async { stopped.wait_for(|stop| *stop).await.is_ok() } => if asked {
+                    break;
+                } else {
+                    // The Election was dropped without stop: campaign on.
+                    tokio::time::sleep(period).await;
+                },
+            }
+        }
+        flag.store(false, Ordering::Relaxed);
+        match elector.release().await {
+            Ok(true) => {
+                tracing::info!(identity = %elector.identity, lease = %elector.config.lease_name, "lease released")
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "the lease could not be released; it runs out by itself")
+            }
         }
     });
-    (leadership, task)
+    (leadership, Election { stop, task })
 }

@@ -334,6 +334,16 @@ async fn one_leader_at_a_time() {
     assert!(a.try_acquire_or_renew().await.unwrap());
     let leases = fake.objects("/apis/coordination.k8s.io/v1/namespaces/scangate/leases");
     assert_eq!(leases[0]["spec"]["holderIdentity"], "pod-a");
+
+    // Released on a graceful stop: the other candidate takes it at its
+    // next attempt, long before the 30 s lease would run out.
+    assert!(!b.release().await.unwrap(), "only the holder releases");
+    assert!(a.release().await.unwrap());
+    assert!(b.try_acquire_or_renew().await.unwrap());
+    assert!(!a.try_acquire_or_renew().await.unwrap());
+    let leases = fake.objects("/apis/coordination.k8s.io/v1/namespaces/scangate/leases");
+    assert_eq!(leases[0]["spec"]["holderIdentity"], "pod-b");
+    assert_eq!(leases[0]["spec"]["leaseTransitions"], 1);
 }
 
 #[test]
