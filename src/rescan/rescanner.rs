@@ -201,9 +201,19 @@ impl Rescanner {
         );
 
         if let Some(history) = &self.history {
+            // Serialising the document and writing it are blocking work
+            // (about a millisecond a scan); on the async workers they
+            // delayed the admission reviews sharing them during a pass.
             let doc = ScanDocument::new(&report, None);
-            if let Err(err) = history.record(&doc, now) {
-                tracing::error!(digest = %image.digest, error = %err, "scan history not written");
+            let history = history.clone();
+            let written = tokio::task::spawn_blocking(move || history.record(&doc, now)).await;
+            let failure = match written {
+                Ok(Ok(_)) => None,
+                Ok(Err(err)) => Some(err.to_string()),
+                Err(err) => Some(format!("history task failed: {err}")),
+            };
+            if let Some(error) = failure {
+                tracing::error!(digest = %image.digest, %error, "scan history not written");
             }
         }
         // The first scan of a digest is its baseline: what was there at
