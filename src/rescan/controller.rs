@@ -155,6 +155,50 @@ impl RescanController {
         }
     }
 
+    /// Counts one finished re-scan (metrics, report) and raises its events.
+    fn record_outcome(
+        &self,
+        image: &RunningImage,
+        started: Instant,
+        result: Result<super::rescanner::RescanOutcome, crate::scan::ScanError>,
+        report: &mut TickReport,
+    ) {
+        let digest = &image.digest;
+        let label = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.metric_label().to_string(),
+        };
+        let labels = ResultLabels { result: label };
+        self.metrics.rescans.get_or_create(&labels).inc();
+        self.metrics
+            .duration
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(outcome) => {
+                report.rescanned += 1;
+                report.new_findings += outcome.alerted.len();
+                for f in &outcome.new {
+                    self.metrics
+                        .new_findings
+                        .get_or_create(&RescanMetrics::severity_label(f.severity))
+                        .inc();
+                }
+                if !outcome.alerted.is_empty() {
+                    self.emit(
+                        image,
+                        AdmissionEventReason::NewVulnerabilities,
+                        &outcome.alerted,
+                    );
+                }
+            }
+            Err(err) => {
+                report.failed += 1;
+                tracing::warn!(image = %image.image, digest = %digest, error = %err, "re-scan failed");
+            }
+        }
+    }
+
     /// One pass; `now` is injected so tests control time.
     pub async fn tick(&self, now: jiff::Timestamp) -> TickReport {
         let mut report = TickReport {
@@ -178,52 +222,20 @@ impl RescanController {
         let mut waiting = due.iter().filter_map(|d| running.get(d).cloned());
         let limit = self.rescanner.concurrency();
         let mut in_flight = futures::stream::FuturesUnordered::new();
-        let mut scans = Vec::new();
         loop {
             while in_flight.len() < limit {
                 let Some(image) = waiting.next() else { break };
                 in_flight.push(self.rescan_one(image, &pods, now));
             }
+            // Each outcome is counted and dropped as it arrives: holding
+            // every outcome (new, fixed, alerted findings) of a pass until
+            // its end kept several copies of all findings of all running
+            // digests alive at once (bench/RESULTS.md, Re-scan).
             match in_flight.next().await {
-                Some(done) => scans.push(done),
+                Some((image, started, result)) => {
+                    self.record_outcome(&image, started, result, &mut report)
+                }
                 None => break,
-            }
-        }
-        for (image, started, result) in scans {
-            let image = &image;
-            let digest = &image.digest;
-            let label = match &result {
-                Ok(_) => "ok".to_string(),
-                Err(e) => e.metric_label().to_string(),
-            };
-            let labels = ResultLabels { result: label };
-            self.metrics.rescans.get_or_create(&labels).inc();
-            self.metrics
-                .duration
-                .get_or_create(&labels)
-                .observe(started.elapsed().as_secs_f64());
-            match result {
-                Ok(outcome) => {
-                    report.rescanned += 1;
-                    report.new_findings += outcome.alerted.len();
-                    for f in &outcome.new {
-                        self.metrics
-                            .new_findings
-                            .get_or_create(&RescanMetrics::severity_label(f.severity))
-                            .inc();
-                    }
-                    if !outcome.alerted.is_empty() {
-                        self.emit(
-                            image,
-                            AdmissionEventReason::NewVulnerabilities,
-                            &outcome.alerted,
-                        );
-                    }
-                }
-                Err(err) => {
-                    report.failed += 1;
-                    tracing::warn!(image = %image.image, digest = %digest, error = %err, "re-scan failed");
-                }
             }
         }
         for image in running.values() {

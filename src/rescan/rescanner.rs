@@ -66,9 +66,11 @@ impl Default for RescanConfig {
 pub struct DigestState {
     pub revision: String,
     pub scanned_at: Option<jiff::Timestamp>,
-    pub findings: Vec<Finding>,
-    /// When each open finding was first seen on this digest.
-    pub first_seen: BTreeMap<FindingKey, jiff::Timestamp>,
+    /// The current findings, each with when it was first seen on this
+    /// digest. One copy per finding: a map from keys (four more owned
+    /// strings each) beside the findings held every finding of the running
+    /// set twice (bench/RESULTS.md, Re-scan).
+    pub findings: Vec<(Finding, jiff::Timestamp)>,
     /// Findings already alerted as overdue (alerted once).
     pub overdue_alerted: BTreeSet<FindingKey>,
 }
@@ -130,9 +132,12 @@ impl Rescanner {
 
     /// When a finding was first seen on a digest, if it was.
     pub fn first_seen(&self, digest: &str, finding: &Finding) -> Option<jiff::Timestamp> {
-        self.state()
-            .get(digest)
-            .and_then(|s| s.first_seen.get(&FindingKey::of(finding)).copied())
+        self.state().get(digest).and_then(|s| {
+            s.findings
+                .iter()
+                .find(|(f, _)| same_key(f, finding))
+                .map(|(_, seen)| *seen)
+        })
     }
 
     /// The digests due for a re-scan: never scanned, scanned under another
@@ -176,34 +181,58 @@ impl Rescanner {
         let previous = self.state().get(&image.digest).cloned();
         let first_scan = previous.is_none();
         let previous = previous.unwrap_or_default();
-        let changes = diff(&previous.findings, &report.findings);
+        let previous_findings: Vec<Finding> =
+            previous.findings.iter().map(|(f, _)| f.clone()).collect();
+        let changes = diff(&previous_findings, &report.findings);
+        drop(previous_findings);
 
-        let mut first_seen = BTreeMap::new();
-        for finding in &report.findings {
-            let key = FindingKey::of(finding);
-            let seen = previous.first_seen.get(&key).copied().unwrap_or(now);
-            first_seen.insert(key, seen);
-        }
+        let seen_before: BTreeMap<FindingKey, jiff::Timestamp> = previous
+            .findings
+            .iter()
+            .map(|(f, seen)| (FindingKey::of(f), *seen))
+            .collect();
+        let mut current = BTreeSet::new();
+        let findings: Vec<(Finding, jiff::Timestamp)> = report
+            .findings
+            .iter()
+            .map(|finding| {
+                let key = FindingKey::of(finding);
+                let seen = seen_before.get(&key).copied().unwrap_or(now);
+                current.insert(key);
+                (finding.clone(), seen)
+            })
+            .collect();
+        drop(seen_before);
         let overdue_alerted = previous
             .overdue_alerted
             .into_iter()
-            .filter(|k| first_seen.contains_key(k))
+            .filter(|k| current.contains(k))
             .collect();
+        drop(current);
         self.state().insert(
             image.digest.clone(),
             DigestState {
                 revision: report.db_revision.clone(),
                 scanned_at: Some(now),
-                findings: report.findings.clone(),
-                first_seen,
+                findings,
                 overdue_alerted,
             },
         );
 
         if let Some(history) = &self.history {
+            // Serialising the document and writing it are blocking work
+            // (about a millisecond a scan); on the async workers they
+            // delayed the admission reviews sharing them during a pass.
             let doc = ScanDocument::new(&report, None);
-            if let Err(err) = history.record(&doc, now) {
-                tracing::error!(digest = %image.digest, error = %err, "scan history not written");
+            let history = history.clone();
+            let written = tokio::task::spawn_blocking(move || history.record(&doc, now)).await;
+            let failure = match written {
+                Ok(Ok(_)) => None,
+                Ok(Err(err)) => Some(err.to_string()),
+                Err(err) => Some(format!("history task failed: {err}")),
+            };
+            if let Some(error) = failure {
+                tracing::error!(digest = %image.digest, %error, "scan history not written");
             }
         }
         // The first scan of a digest is its baseline: what was there at
@@ -259,12 +288,13 @@ impl Rescanner {
             return Vec::new();
         };
         let mut overdue = Vec::new();
-        for finding in &s.findings {
-            let key = FindingKey::of(finding);
+        for (finding, first_seen) in &s.findings {
             let deadline = windows
                 .get(&finding.severity)
-                .and_then(|w| s.first_seen.get(&key).and_then(|t| t.checked_add(*w).ok()));
-            if deadline.is_some_and(|d| now > d) && s.overdue_alerted.insert(key) {
+                .and_then(|w| first_seen.checked_add(*w).ok());
+            if deadline.is_some_and(|d| now > d)
+                && s.overdue_alerted.insert(FindingKey::of(finding))
+            {
                 overdue.push(finding.clone());
             }
         }
@@ -277,14 +307,7 @@ impl Rescanner {
         let Some(s) = state.get(digest) else {
             return Vec::new();
         };
-        s.findings
-            .iter()
-            .filter_map(|f| {
-                s.first_seen
-                    .get(&FindingKey::of(f))
-                    .map(|seen| (f.clone(), *seen))
-            })
-            .collect()
+        s.findings.clone()
     }
 
     /// The digests known, for metrics (time since last scan).
@@ -294,4 +317,13 @@ impl Rescanner {
             .map(|(d, s)| (d.clone(), s.scanned_at))
             .collect()
     }
+}
+
+/// Whether two findings are the same finding of a digest ([`FindingKey`]),
+/// without building the keys.
+fn same_key(a: &Finding, b: &Finding) -> bool {
+    fn path(f: &Finding) -> &str {
+        f.location.as_ref().map_or("", |l| l.path.as_str())
+    }
+    a.id == b.id && a.package == b.package && a.ecosystem == b.ecosystem && path(a) == path(b)
 }
