@@ -7,56 +7,14 @@
 
 use crate::support::fake_apiserver::FakeApiServer;
 use crate::support::registry::TestRegistry;
+use crate::support::serve::{Server, eventually, free_port, root, write_kubeconfig};
 use serde_json::{Value, json};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const NAMESPACE: &str = "shop";
 const USER: &str = "alice";
 const PASSWORD: &str = "wonderland";
-
-/// The server process; its log is printed if the test fails.
-struct Server(Child, std::path::PathBuf);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
-            eprintln!("--- scangate serve log ---\n{log}");
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Polls `check` until it is true or `what` times out.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 fn pod_review(uid: &str, image: &str) -> Value {
     json!({
@@ -153,15 +111,7 @@ async fn serve_in_a_cluster_denies_honours_exceptions_until_they_expire() {
         .status()
         .unwrap();
     assert!(status.success());
-    let kubeconfig = work.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: scangate\nusers:\n- name: scangate\n  user: {{}}\ncurrent-context: fake\n",
-            fake.url()
-        ),
-    )
-    .unwrap();
+    let kubeconfig = write_kubeconfig(work.path(), &fake.url());
     let config = work.path().join("config.yaml");
     std::fs::write(
         &config,
@@ -170,26 +120,21 @@ async fn serve_in_a_cluster_denies_honours_exceptions_until_they_expire() {
     .unwrap();
     let (port, metrics_port) = (free_port(), free_port());
     let log = work.path().join("serve.log");
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_scangate"))
-            .args(["serve", "--dev", "--kubeconfig"])
-            .arg(&kubeconfig)
-            .arg("--config")
-            .arg(&config)
-            .args(["--insecure-registry", &registry.address])
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--metrics-listen")
-            .arg(format!("127.0.0.1:{metrics_port}"))
-            .env("POD_NAME", "scangate-0")
-            .env("POD_NAMESPACE", "scangate")
-            .current_dir(work.path())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-        log.clone(),
-    );
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_scangate"));
+    serve
+        .args(["serve", "--dev", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("--config")
+        .arg(&config)
+        .args(["--insecure-registry", &registry.address])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{metrics_port}"))
+        .env("POD_NAME", "scangate-0")
+        .env("POD_NAMESPACE", "scangate")
+        .current_dir(work.path());
+    let _server = Server::spawn(serve, &log);
 
     let ca_path = work.path().join(".cache/dev-tls/ca.crt");
     let base = format!("https://localhost:{port}");

@@ -4,5 +4,6 @@ pub mod fake_apiserver;
 pub mod fault_proxy;
 pub mod registry;
 pub mod scan_images;
+pub mod serve;
 pub mod token_issuer;
 pub mod webhook;
