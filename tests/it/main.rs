@@ -23,6 +23,7 @@ mod registry_token;
 mod report_html;
 mod rescan_alerts;
 mod rescan_history;
+mod rescan_leader;
 mod rescan_rescanner;
 mod scan_hostile;
 mod version_lists;
