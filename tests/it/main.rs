@@ -22,6 +22,7 @@ mod registry_redirect;
 mod registry_token;
 mod report_html;
 mod rescan_alerts;
+mod rescan_cluster;
 mod rescan_history;
 mod rescan_leader;
 mod rescan_rescanner;

@@ -106,3 +106,30 @@ pub fn debian_db_dir(records: &[(&str, &str)]) -> tempfile::TempDir {
     zip.finish().expect("zip finish");
     dir
 }
+
+/// An OSV record of Debian 12: `package` below `fixed` is affected, rated
+/// `severity` (`database_specific.severity`, as the distribution labels it).
+pub fn debian_record(id: &str, package: &str, fixed: &str, severity: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": id, "modified": "2026-01-01T00:00:00Z", "summary": format!("test record {id}"),
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": package},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}],
+        "database_specific": {"severity": severity}
+    })
+}
+
+/// The database that loading `records` (all from the Debian export) gives,
+/// under `revision`, updated now.
+pub fn debian_database(
+    records: &[serde_json::Value],
+    revision: &str,
+) -> scangate::vulndb::Database {
+    let texts: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    let parsed = texts.iter().map(|t| {
+        (
+            "Debian".to_string(),
+            serde_json::from_str(t).expect("OSV record"),
+        )
+    });
+    scangate::vulndb::load::from_records(parsed, revision.to_string(), jiff::Timestamp::now())
+}
