@@ -13,6 +13,7 @@ use crate::k8s::report_writer::ReportMetrics;
 use crate::k8s::reporting_scanner::ReportingScanner;
 use crate::k8s::running_images::ClusterRunningImages;
 use crate::k8s::runtime::{self as cluster, ClusterRuntime};
+use crate::k8s::stored_reports::ClusterReports;
 use crate::policy::load::PolicyDocuments;
 use crate::rescan::alerts::Notifier;
 use crate::rescan::controller::RescanController;
@@ -352,8 +353,13 @@ fn start_rescans(
         .map(|dir| HistoryStore::new(dir.clone(), rescan.retention));
     let notifier = (!rescan.alert_sinks.is_empty())
         .then(|| Notifier::start(rescan.alert_sinks.clone(), rescan.dead_letter_file.clone()));
-    let rescanner = Rescanner::new(scanner.clone(), rescan.clone(), history, notifier)
+    let mut rescanner = Rescanner::new(scanner.clone(), rescan.clone(), history, notifier)
         .context("rescan.interval")?;
+    // Reports hold firstSeen and what admission saw: with the history, the
+    // baseline of a digest this replica has not scanned (a failover).
+    if runtime.reports.is_some() {
+        rescanner = rescanner.with_reports(Arc::new(ClusterReports::new(runtime.client.clone())));
+    }
     let identity = std::env::var("POD_NAME")
         .ok()
         .filter(|n| !n.is_empty())

@@ -15,3 +15,4 @@ pub mod report_writer;
 pub mod reporting_scanner;
 pub mod running_images;
 pub mod runtime;
+pub mod stored_reports;

@@ -178,10 +178,17 @@ impl ReportQueue {
     }
 }
 
+/// The order of a report's findings: most severe first, then by ID. A
+/// capped report keeps a prefix of it, which readers of a capped report
+/// rely on (`rescan::baseline`).
+pub fn listing_order(a: (Severity, &str), b: (Severity, &str)) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1))
+}
+
 /// Cuts the findings to `max`, most severe first, and marks the cut.
 pub fn cap_findings(spec: &mut ImageScanReportSpec, max: usize) {
     spec.findings
-        .sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
+        .sort_by(|a, b| listing_order((a.severity, &a.id), (b.severity, &b.id)));
     if spec.findings.len() > max {
         spec.findings.truncate(max);
         spec.truncated = true;

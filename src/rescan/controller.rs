@@ -119,7 +119,7 @@ impl RescanController {
     ) -> (
         RunningImage,
         Instant,
-        Result<super::rescanner::RescanOutcome, crate::scan::ScanError>,
+        Result<super::rescanner::RescanOutcome, super::rescanner::RescanError>,
     ) {
         let creds = self.credentials_for(&image, pods).await;
         let started = Instant::now();
@@ -160,7 +160,7 @@ impl RescanController {
         &self,
         image: &RunningImage,
         started: Instant,
-        result: Result<super::rescanner::RescanOutcome, crate::scan::ScanError>,
+        result: Result<super::rescanner::RescanOutcome, super::rescanner::RescanError>,
         report: &mut TickReport,
     ) {
         let digest = &image.digest;

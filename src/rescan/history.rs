@@ -105,13 +105,7 @@ impl HistoryStore {
             .map_err(|_| HistoryError::Time(doc.scanned_at.clone()))?;
         let folder = self.root.join(repository_folder(&doc.image));
         std::fs::create_dir_all(&folder).map_err(io_error(&folder))?;
-        let digest_hex: String = doc
-            .digest
-            .trim_start_matches("sha256:")
-            .chars()
-            .filter(char::is_ascii_hexdigit)
-            .take(12)
-            .collect();
+        let digest_hex = digest_prefix(&doc.digest);
         // Two scans of one digest in the same millisecond are two documents.
         let stem = format!("{}-{digest_hex}", scanned.as_millisecond());
         let (name, path) = (0..)
@@ -169,13 +163,56 @@ impl HistoryStore {
         }
         all.sort();
         all.into_iter()
-            .map(|(_, path)| {
-                let bytes = std::fs::read(&path).map_err(io_error(&path))?;
-                serde_json::from_slice(&bytes)
-                    .map_err(|source| HistoryError::Document { path, source })
-            })
+            .map(|(_, path)| HistoryStore::read(&path))
             .collect()
     }
+
+    /// The documents that may hold scans of `digest` under `image`'s
+    /// repository, newest first (names carry the digest's first hex
+    /// digits; a reader checks the document's digest). None if the
+    /// repository has no folder.
+    pub fn documents_of(&self, image: &str, digest: &str) -> Result<Vec<PathBuf>, HistoryError> {
+        let folder = self.root.join(repository_folder(image));
+        let prefix = digest_prefix(digest);
+        let mut entries = match documents_in(&folder) {
+            Ok(entries) => entries,
+            Err(HistoryError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        entries.retain(|(_, path)| {
+            path.file_stem()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('-').nth(1))
+                .is_some_and(|hex| hex == prefix)
+        });
+        // Same-millisecond scans (`-1`, `-2`…) are rare enough to leave
+        // in name order.
+        entries.sort();
+        Ok(entries.into_iter().rev().map(|(_, path)| path).collect())
+    }
+
+    /// One document.
+    pub fn read(path: &Path) -> Result<ScanDocument, HistoryError> {
+        let bytes = std::fs::read(path).map_err(io_error(path))?;
+        serde_json::from_slice(&bytes).map_err(|source| HistoryError::Document {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// The digest's first 12 hex digits, as document names carry them.
+fn digest_prefix(digest: &str) -> String {
+    digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(12)
+        .collect()
 }
 
 /// `(scan time in ms, path)` of each document in one image's folder;

@@ -2,6 +2,7 @@
 //! what is new, response timelines, history.
 
 pub mod alerts;
+pub mod baseline;
 pub mod controller;
 pub mod diff;
 pub mod history;

@@ -5,6 +5,7 @@
 
 use super::alerts::SinkConfig;
 use super::alerts::{Alert, AlertKind, Notifier};
+use super::baseline::{self, ReportReadError, StoredReports};
 use super::diff::{FindingKey, diff};
 use super::history::HistoryStore;
 use super::history::Retention;
@@ -86,6 +87,27 @@ pub struct RescanOutcome {
     pub alerted: Vec<Finding>,
 }
 
+/// Why a re-scan failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RescanError {
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    /// The digest's previous scan could not be read; retried next tick
+    /// rather than taking this scan as a silent baseline.
+    #[error(transparent)]
+    Baseline(#[from] ReportReadError),
+}
+
+impl RescanError {
+    /// A short, stable label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            RescanError::Scan(e) => e.metric_label(),
+            RescanError::Baseline(_) => "baseline",
+        }
+    }
+}
+
 /// Re-scans running digests and remembers what it saw.
 pub struct Rescanner {
     scanner: Arc<dyn Scanner>,
@@ -95,6 +117,7 @@ pub struct Rescanner {
     state: Mutex<BTreeMap<String, DigestState>>,
     history: Option<HistoryStore>,
     notifier: Option<Notifier>,
+    reports: Option<Arc<dyn StoredReports>>,
 }
 
 impl Rescanner {
@@ -114,7 +137,15 @@ impl Rescanner {
             state: Mutex::new(BTreeMap::new()),
             history,
             notifier,
+            reports: None,
         })
+    }
+
+    /// Reads the digests' `ImageScanReport`s for the baseline of digests
+    /// this replica has not scanned (see [`baseline`]).
+    pub fn with_reports(mut self, reports: Arc<dyn StoredReports>) -> Rescanner {
+        self.reports = Some(reports);
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, DigestState>> {
@@ -170,15 +201,39 @@ impl Rescanner {
         image: &RunningImage,
         creds: &Credentials,
         now: jiff::Timestamp,
-    ) -> Result<RescanOutcome, ScanError> {
+    ) -> Result<RescanOutcome, RescanError> {
         let _permit = self
             .limit
             .acquire()
             .await
             .map_err(|_| ScanError::Database("re-scanner stopped".into()))?;
-        let reference = ImageRef::parse(&image.image)?;
+        let reference = ImageRef::parse(&image.image).map_err(ScanError::from)?;
+        let remembered = self.state().get(&image.digest).cloned();
+        // Another replica (or this one before a restart) may have scanned
+        // the digest: what persisted of that is the baseline, else a
+        // finding added since would never be alerted.
+        let stored = match remembered {
+            Some(_) => None,
+            None => {
+                let images = vec![reference.to_string(), image.image.clone()];
+                baseline::load(
+                    self.history.as_ref(),
+                    self.reports.as_deref(),
+                    images,
+                    &image.digest,
+                )
+                .await?
+            }
+        };
         let report = self.scanner.scan(&reference, &image.digest, creds).await?;
-        let previous = self.state().get(&image.digest).cloned();
+        let previous = remembered.or_else(|| {
+            stored.map(|b| DigestState {
+                revision: b.revision.clone(),
+                scanned_at: None,
+                findings: b.previous(&report.findings, now),
+                overdue_alerted: BTreeSet::new(),
+            })
+        });
         let first_scan = previous.is_none();
         let previous = previous.unwrap_or_default();
         let previous_findings: Vec<Finding> =
@@ -235,8 +290,9 @@ impl Rescanner {
                 tracing::error!(digest = %image.digest, %error, "scan history not written");
             }
         }
-        // The first scan of a digest is its baseline: what was there at
-        // admission is not news. Alerts are about what a re-scan adds.
+        // The first scan of a digest nobody scanned before is its
+        // baseline: what was there at admission is not news. Alerts are
+        // about what a re-scan adds.
         let alerted: Vec<Finding> = if first_scan {
             Vec::new()
         } else {
