@@ -30,6 +30,7 @@ use scangate::k8s::report_writer::ReportMetrics;
 use scangate::k8s::reporting_scanner::ReportingScanner;
 use scangate::k8s::running_images::ClusterRunningImages;
 use scangate::k8s::runtime::ClusterRuntime;
+use scangate::k8s::stored_reports::ClusterReports;
 use scangate::rescan::alerts::{Notifier, SinkConfig, SinkFormat};
 use scangate::rescan::controller::{PodSnapshot, RescanController};
 use scangate::rescan::history::{HistoryStore, Retention};
@@ -455,4 +456,225 @@ async fn a_database_change_rescans_once_alerts_the_new_finding_and_times_the_res
     pods_task.abort();
     running_task.abort();
     runtime.stop();
+}
+
+/// What persists of a replica's re-scans for the next leader to read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stores {
+    HistoryAndReports,
+    HistoryOnly,
+    ReportsOnly,
+}
+
+/// One replica's re-scan loop: its own memory and Lease candidacy, the
+/// shared API, history directory and alert sink.
+async fn replica(
+    identity: &str,
+    stores: Stores,
+    history_dir: &std::path::Path,
+    work: &std::path::Path,
+    sink_url: &str,
+    scanner: Arc<dyn Scanner>,
+    runtime: &ClusterRuntime,
+    pods: &PodReflector,
+) -> (RescanController, scangate::k8s::leader::Election) {
+    let client = runtime.client.clone();
+    let rescan = RescanConfig {
+        history_dir: Some(history_dir.to_path_buf()),
+        alert_sinks: vec![SinkConfig {
+            name: "security-team".into(),
+            url: sink_url.to_string(),
+            format: SinkFormat::Json,
+            max_attempts: 5,
+            initial_backoff_millis: 50,
+            max_backoff_millis: 500,
+            request_timeout_millis: 10_000,
+            queue_capacity: 16,
+        }],
+        dead_letter_file: work.join(format!("{identity}-dead-letters.jsonl")),
+        ..RescanConfig::default()
+    };
+    let notifier = Notifier::start(rescan.alert_sinks.clone(), rescan.dead_letter_file.clone());
+    let history = (stores != Stores::ReportsOnly)
+        .then(|| HistoryStore::new(history_dir, Retention::default()));
+    let mut rescanner = Rescanner::new(scanner.clone(), rescan, history, Some(notifier)).unwrap();
+    if stores != Stores::HistoryOnly {
+        rescanner = rescanner.with_reports(Arc::new(ClusterReports::new(client.clone())));
+    }
+    let elector = LeaderElector::new(client, "scangate", identity, LeaderConfig::default());
+    let (leadership, election) = spawn_election(elector);
+    eventually("the lease", || async { leadership.is_leader() }).await;
+    let mut metrics = prometheus_client::registry::Registry::default();
+    let controller = RescanController::new(
+        Arc::new(rescanner),
+        scanner,
+        Arc::new(pods.clone()),
+        Arc::new(leadership),
+        Arc::new(runtime.credentials.clone()),
+        PolicyStore::new(PolicySet::default()),
+        Arc::new(runtime.events.clone()),
+        RescanMetrics::register(&mut metrics),
+    );
+    (controller, election)
+}
+
+/// Leadership moves after the database changed: the new leader, with no
+/// memory of the digest, alerts exactly the finding added since the old
+/// leader's scan (not a silent baseline), and the old finding keeps its
+/// firstSeen, whichever of history and reports persisted.
+async fn a_new_leader_alerts_what_changed_since_the_old_leaders_scan(stores: Stores) {
+    let registry = TestRegistry::start();
+    let layer = Layer::gzip(tar_layer(&[
+        ("etc/os-release", OS_RELEASE),
+        (
+            "var/lib/dpkg/status",
+            &dpkg_status(&[("hello", "2.10-3"), ("zlib1g", "1:1.2.13.dfsg-1")]),
+        ),
+    ]));
+    let digest = registry.push_http("shop/cart", "1.0", &[layer]).await;
+    let image = format!("{}/shop/cart:1.0", registry.address);
+    let image_id = format!("{}/shop/cart@{digest}", registry.address);
+
+    let fake = FakeApiServer::start().await;
+    fake.put(
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}),
+    );
+    let old = debian_record(OLD, "hello", "2.10-4", "CRITICAL");
+    let new = debian_record(NEW, "zlib1g", "1:1.2.13.dfsg-2", "HIGH");
+    let db = DbHandle::default();
+    db.replace(debian_database(std::slice::from_ref(&old), "r1"));
+
+    let client = fake.client();
+    let mut kubernetes = KubernetesConfig::default();
+    kubernetes.events.flush_interval_seconds = 1;
+    let runtime = ClusterRuntime::start(
+        client.clone(),
+        &kubernetes,
+        PolicyStore::new(PolicySet::default()),
+        ReportMetrics::default(),
+    )
+    .await
+    .unwrap();
+    let engine = Arc::new(scanner_for(&registry.address, db.clone(), |_| {}));
+    let scanner: Arc<dyn Scanner> = Arc::new(ReportingScanner::new(
+        engine,
+        runtime.reports.clone().expect("reports are on by default"),
+    ));
+    let (pods, pods_task) = PodReflector::start(client.clone());
+    let sink = Sink::default();
+    let sink_url = serve_sink(sink.clone()).await;
+    let work = tempfile::tempdir().unwrap();
+    let history_dir = work.path().join("history");
+
+    // 1. The first leader scans the running digest: its baseline.
+    let (first, first_election) = replica(
+        "scangate-0",
+        stores,
+        &history_dir,
+        work.path(),
+        &sink_url,
+        scanner.clone(),
+        &runtime,
+        &pods,
+    )
+    .await;
+    fake.put(
+        "/api/v1/namespaces/shop/pods",
+        cart_pod("cart-7c9d-abcde", &image, Some(&image_id)),
+    );
+    eventually("the pod in the reflector", || async {
+        pods.pods().len() == 1
+    })
+    .await;
+    let t0 = jiff::Timestamp::now();
+    let baseline = first.tick(t0).await;
+    assert_eq!(
+        (baseline.rescanned, baseline.failed, baseline.new_findings),
+        (1, 0, 0),
+        "{baseline:?}"
+    );
+    eventually("the ImageScanReport of the baseline", || async {
+        report_of(&fake, &digest).is_some()
+    })
+    .await;
+    let scanned_at: jiff::Timestamp = report_of(&fake, &digest).unwrap()["spec"]["scannedAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // 2. The first leader goes away (Lease released, memory gone); the
+    // database changes before another replica takes over.
+    first_election.stop(Duration::from_secs(5)).await;
+    drop(first);
+    db.replace(debian_database(&[old.clone(), new.clone()], "r2"));
+    let (second, second_election) = replica(
+        "scangate-1",
+        stores,
+        &history_dir,
+        work.path(),
+        &sink_url,
+        scanner.clone(),
+        &runtime,
+        &pods,
+    )
+    .await;
+    let t1 = t0 + minutes(10);
+    let takeover = second.tick(t1).await;
+    assert_eq!(
+        (takeover.rescanned, takeover.failed, takeover.new_findings),
+        (1, 0, 1),
+        "{stores:?}: {takeover:?}"
+    );
+
+    // Exactly the new finding is alerted, and put on the workload.
+    eventually("the alert at the sink", || async {
+        !sink.received().is_empty()
+    })
+    .await;
+    let posted = sink.received();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0]["dbRevision"], "r2");
+    assert_eq!(ids(&posted[0]["findings"]), [NEW], "{stores:?}");
+    eventually("a NewVulnerabilities event", || async {
+        !new_vulnerability_events(&fake).is_empty()
+    })
+    .await;
+    let events = new_vulnerability_events(&fake);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let note = events[0]["note"].as_str().unwrap();
+    assert!(note.contains(NEW) && !note.contains(OLD), "{note}");
+
+    // firstSeen survives the takeover: the old finding's is the baseline
+    // scan's, the new one's this re-scan's.
+    let seen: std::collections::BTreeMap<String, jiff::Timestamp> = second
+        .rescanner
+        .findings_of(&digest)
+        .into_iter()
+        .map(|(f, at)| (f.id, at))
+        .collect();
+    assert_eq!(seen.get(OLD), Some(&scanned_at), "{stores:?}: {seen:?}");
+    assert_eq!(seen.get(NEW), Some(&t1), "{stores:?}: {seen:?}");
+    assert_eq!(second.tick(t1 + minutes(1)).await.rescanned, 0);
+    assert_eq!(sink.received().len(), 1, "alerted once");
+
+    second_election.stop(Duration::from_secs(5)).await;
+    pods_task.abort();
+    runtime.stop();
+}
+
+#[tokio::test]
+async fn a_new_leader_reads_history_and_reports() {
+    a_new_leader_alerts_what_changed_since_the_old_leaders_scan(Stores::HistoryAndReports).await;
+}
+
+#[tokio::test]
+async fn a_new_leader_reads_history_alone() {
+    a_new_leader_alerts_what_changed_since_the_old_leaders_scan(Stores::HistoryOnly).await;
+}
+
+#[tokio::test]
+async fn a_new_leader_reads_reports_alone() {
+    a_new_leader_alerts_what_changed_since_the_old_leaders_scan(Stores::ReportsOnly).await;
 }
