@@ -467,11 +467,10 @@ enum Stores {
 }
 
 /// One replica's re-scan loop: its own memory and Lease candidacy, the
-/// shared API, history directory and alert sink.
+/// shared API, alert sink and history directory (`history` in `work`).
 async fn replica(
     identity: &str,
     stores: Stores,
-    history_dir: &std::path::Path,
     work: &std::path::Path,
     sink_url: &str,
     scanner: Arc<dyn Scanner>,
@@ -479,6 +478,7 @@ async fn replica(
     pods: &PodReflector,
 ) -> (RescanController, scangate::k8s::leader::Election) {
     let client = runtime.client.clone();
+    let history_dir = work.join("history");
     let rescan = RescanConfig {
         history_dir: Some(history_dir.to_path_buf()),
         alert_sinks: vec![SinkConfig {
@@ -496,7 +496,7 @@ async fn replica(
     };
     let notifier = Notifier::start(rescan.alert_sinks.clone(), rescan.dead_letter_file.clone());
     let history = (stores != Stores::ReportsOnly)
-        .then(|| HistoryStore::new(history_dir, Retention::default()));
+        .then(|| HistoryStore::new(&history_dir, Retention::default()));
     let mut rescanner = Rescanner::new(scanner.clone(), rescan, history, Some(notifier)).unwrap();
     if stores != Stores::HistoryOnly {
         rescanner = rescanner.with_reports(Arc::new(ClusterReports::new(client.clone())));
@@ -565,13 +565,11 @@ async fn a_new_leader_alerts_what_changed_since_the_old_leaders_scan(stores: Sto
     let sink = Sink::default();
     let sink_url = serve_sink(sink.clone()).await;
     let work = tempfile::tempdir().unwrap();
-    let history_dir = work.path().join("history");
 
     // 1. The first leader scans the running digest: its baseline.
     let (first, first_election) = replica(
         "scangate-0",
         stores,
-        &history_dir,
         work.path(),
         &sink_url,
         scanner.clone(),
@@ -612,7 +610,6 @@ async fn a_new_leader_alerts_what_changed_since_the_old_leaders_scan(stores: Sto
     let (second, second_election) = replica(
         "scangate-1",
         stores,
-        &history_dir,
         work.path(),
         &sink_url,
         scanner.clone(),
