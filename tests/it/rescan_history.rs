@@ -3,6 +3,7 @@
 use scangate::model::{
     Finding, Inventory, Location, PackageKind, ScanReport, Severity, SeveritySource,
 };
+use scangate::rescan::baseline::load;
 use scangate::rescan::history::{HistoryStore, Retention};
 use scangate::rescan::timeline::{build_report, parse_duration};
 use scangate::scan::format::ScanDocument;
@@ -153,4 +154,48 @@ fn foreign_and_temporary_files_in_the_store_are_ignored() {
     std::fs::write(folder.join(".123-abc.json.tmp"), b"{half").unwrap();
     std::fs::write(folder.join("README"), b"notes").unwrap();
     assert_eq!(store.load_all().unwrap().len(), 1);
+}
+
+/// A new leader's baseline from history alone: the latest document of the
+/// digest (not another digest of the repository), each finding first seen
+/// where its unbroken run of documents starts.
+#[tokio::test]
+async fn a_baseline_from_history_dates_findings_from_their_unbroken_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = HistoryStore::new(dir.path(), Retention::default());
+    let image = "registry.example/shop/cart:1.0";
+    let (digest, other) = ("sha256:aaaa1111", "sha256:bbbb2222");
+    let (a, b) = (
+        finding("CVE-A", Severity::High),
+        finding("CVE-B", Severity::Low),
+    );
+    for scan in [
+        doc(image, digest, 0.0, vec![b.clone()]),
+        doc(image, digest, 1.0, vec![a.clone()]),
+        doc(image, digest, 2.0, vec![a.clone(), b.clone()]),
+        doc(image, other, 2.5, vec![finding("CVE-C", Severity::High)]),
+        doc(image, digest, 3.0, vec![a.clone(), b.clone()]),
+    ] {
+        store.record(&scan, at(3.0)).unwrap();
+    }
+    let baseline = load(Some(&store), None, vec![image.into()], digest)
+        .await
+        .unwrap()
+        .expect("the digest has history");
+    let seen: BTreeMap<String, jiff::Timestamp> = baseline
+        .previous(&[], at(4.0))
+        .into_iter()
+        .map(|(f, seen)| (f.id, seen))
+        .collect();
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            ("CVE-A".to_string(), at(1.0)),
+            ("CVE-B".to_string(), at(2.0))
+        ])
+    );
+
+    // Nothing persisted of a digest: its first scan is a silent baseline.
+    let none = load(Some(&store), None, vec![image.into()], "sha256:cccc3333").await;
+    assert_eq!(none, Ok(None));
 }
