@@ -2,6 +2,7 @@
 //! reports. They are the stable JSON schema of `scangate scan --format json`
 //! (see `docs/report-format.md`), so fields are only ever added.
 
+pub use arcstr::ArcStr;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -163,30 +164,35 @@ pub struct Inventory {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum SeveritySource {
     /// A CVSS vector in the record's own `severity` list (`CVSS_V2`, `CVSS_V3`, `CVSS_V4`).
-    Cvss { version: String },
+    Cvss { version: ArcStr },
     /// `database_specific.severity` (GitHub advisories and others).
     DatabaseSpecific,
     /// A distribution's own priority (Ubuntu severity, Debian urgency).
-    Distro { name: String },
+    Distro { name: ArcStr },
     /// Borrowed from another loaded record that shares a CVE.
-    Alias { id: String },
+    Alias { id: ArcStr },
     /// Nothing known.
     #[default]
     None,
 }
 
 /// One vulnerability affecting one installed package.
+///
+/// The text shared by many findings (the record's, the package's) is
+/// reference-counted: matching an inventory builds thousands of findings
+/// from a few hundred records and packages, and copying every string was
+/// most of its time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    pub id: String,
+    pub id: ArcStr,
     #[serde(default)]
-    pub aliases: Vec<String>,
+    pub aliases: Vec<ArcStr>,
     /// The installed package's name (binary package for OS packages).
-    pub package: String,
+    pub package: ArcStr,
     pub kind: PackageKind,
     /// The OSV ecosystem the record came from, e.g. `Debian:12`.
-    pub ecosystem: String,
-    pub installed_version: String,
+    pub ecosystem: ArcStr,
+    pub installed_version: ArcStr,
     /// The version that fixes it; `None` means no fix is available yet.
     #[serde(default)]
     pub fixed_version: Option<String>,
@@ -195,11 +201,11 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cvss_score: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cvss_vector: Option<String>,
+    pub cvss_vector: Option<ArcStr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
+    pub summary: Option<ArcStr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub published: Option<String>,
+    pub published: Option<ArcStr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
 }

@@ -206,8 +206,8 @@ pub fn summarize(report: &ScanReport) -> ImageScanReportSpec {
             bump(&mut fixable, finding.severity);
         }
         findings.push(ReportedFinding {
-            id: finding.id.clone(),
-            package: finding.package.clone(),
+            id: finding.id.to_string(),
+            package: finding.package.to_string(),
             severity: finding.severity,
             fixed_version: finding.fixed_version.clone(),
             first_seen: None,

@@ -265,10 +265,10 @@ fn summarize(
         .iter()
         .take(max_listed)
         .map(|(f, severity)| FindingBrief {
-            id: f.id.clone(),
+            id: f.id.to_string(),
             severity: *severity,
-            package: f.package.clone(),
-            installed: f.installed_version.clone(),
+            package: f.package.to_string(),
+            installed: f.installed_version.to_string(),
             fixed: f.fixed_version.clone(),
         })
         .collect();
@@ -293,7 +293,7 @@ fn grace_until(
     let mut earliest: Option<jiff::Timestamp> = None;
     for (finding, severity) in violating {
         let window = windows.get(severity)?;
-        let first_seen = running.get(&finding.id).copied().unwrap_or(now);
+        let first_seen = running.get(finding.id.as_str()).copied().unwrap_or(now);
         let deadline = first_seen.checked_add(*window).ok()?;
         if deadline <= now {
             return None;

@@ -12,8 +12,8 @@ use std::sync::Arc;
 fn finding(id: &str, severity: Severity, fixed: Option<&str>) -> Finding {
     Finding {
         id: id.into(),
-        aliases: vec![format!("ALIAS-{id}")],
-        package: format!("pkg-{id}"),
+        aliases: vec![format!("ALIAS-{id}").into()],
+        package: format!("pkg-{id}").into(),
         kind: PackageKind::Deb,
         ecosystem: "Debian:12".into(),
         installed_version: "1.0".into(),

@@ -36,7 +36,7 @@ pub struct ReportReadError {
 type ReportKey = (String, String);
 
 fn report_key(finding: &Finding) -> ReportKey {
-    (finding.id.clone(), finding.package.clone())
+    (finding.id.to_string(), finding.package.to_string())
 }
 
 /// What a re-scan compares with when this replica never scanned the digest.

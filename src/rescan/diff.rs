@@ -19,9 +19,9 @@ pub struct FindingKey {
 impl FindingKey {
     pub fn of(finding: &Finding) -> FindingKey {
         FindingKey {
-            id: finding.id.clone(),
-            package: finding.package.clone(),
-            ecosystem: finding.ecosystem.clone(),
+            id: finding.id.to_string(),
+            package: finding.package.to_string(),
+            ecosystem: finding.ecosystem.to_string(),
             path: finding
                 .location
                 .as_ref()

@@ -159,8 +159,8 @@ fn image_timeline(
             if !open.contains_key(key) {
                 opened += 1;
                 lives.push(FindingLife {
-                    id: finding.id.clone(),
-                    package: finding.package.clone(),
+                    id: finding.id.to_string(),
+                    package: finding.package.to_string(),
                     severity: finding.severity,
                     first_seen: at.to_string(),
                     fixed_at: None,

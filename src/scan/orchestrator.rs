@@ -67,7 +67,7 @@ fn report_weight(report: &ScanReport) -> u32 {
     let findings: usize = report
         .findings
         .iter()
-        .map(|f| 200 + f.id.len() + f.package.len() + f.summary.as_ref().map_or(0, String::len))
+        .map(|f| 200 + f.id.len() + f.package.len() + f.summary.as_ref().map_or(0, |s| s.len()))
         .sum();
     let packages: usize = report
         .inventory

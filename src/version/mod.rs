@@ -120,8 +120,8 @@ pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, Vers
 pub enum Prepared<'a> {
     /// Schemes that compare the strings themselves.
     Raw(&'a str),
-    SemVer(semver::SemVer),
-    Pep440(pep440::Pep440),
+    SemVer(semver::SemVer<'a>),
+    Pep440(pep440::Pep440<'a>),
     Maven(maven::MavenVersion),
     Gem(rubygems::GemVersion),
     NuGet(nuget::NuGetVersion),

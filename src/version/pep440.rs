@@ -1,52 +1,52 @@
 //! PEP 440 version ordering, as Python's `packaging.version` orders it
 //! (epoch, release, pre, post, dev, local), with numbers of any size.
+//!
+//! A parsed version borrows its text: parsing and comparing never allocate
+//! (matching compares every event of every record of a package). Letters
+//! are compared case-insensitively, as packaging lower-cases them.
 
 use super::numeric::compare_digit_runs;
 use std::cmp::Ordering;
 
 /// A number kept as its digits, compared numerically whatever its size.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Num(String);
+#[derive(Debug, Clone, Copy)]
+struct Num<'a>(&'a [u8]);
 
-impl Num {
-    fn zero() -> Num {
-        Num("0".into())
-    }
-    fn is_zero(&self) -> bool {
-        self.0.bytes().all(|b| b == b'0')
-    }
-}
+const ZERO: Num<'static> = Num(b"0");
 
-impl Ord for Num {
-    fn cmp(&self, other: &Num) -> Ordering {
-        compare_digit_runs(self.0.as_bytes(), other.0.as_bytes())
+impl Ord for Num<'_> {
+    fn cmp(&self, other: &Num<'_>) -> Ordering {
+        compare_digit_runs(self.0, other.0)
     }
 }
 
-impl PartialOrd for Num {
-    fn partial_cmp(&self, other: &Num) -> Option<Ordering> {
+impl PartialOrd for Num<'_> {
+    fn partial_cmp(&self, other: &Num<'_>) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-/// One part of a local version label: numbers sort after strings.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum LocalPart {
-    Text(String),
-    Number(Num),
+impl PartialEq for Num<'_> {
+    fn eq(&self, other: &Num<'_>) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
 }
 
+impl Eq for Num<'_> {}
+
 /// A parsed version, its fields ordered as packaging's comparison key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pep440 {
-    epoch: Num,
-    /// Trailing zeros removed (`1.0` == `1`).
-    release: Vec<Num>,
+#[derive(Debug, Clone, Copy)]
+pub struct Pep440<'a> {
+    epoch: Num<'a>,
+    /// The release numbers as written, `.`-separated; compared padded
+    /// with zeros (`1.0` == `1`).
+    release: &'a [u8],
     /// `(rank, n)`: a=0, b=1, rc=2.
-    pre: Option<(u8, Num)>,
-    post: Option<Num>,
-    dev: Option<Num>,
-    local: Option<Vec<LocalPart>>,
+    pre: Option<(u8, Num<'a>)>,
+    post: Option<Num<'a>>,
+    dev: Option<Num<'a>>,
+    /// The local label after `+`, as written (checked at parse time).
+    local: Option<&'a [u8]>,
 }
 
 struct Cursor<'a> {
@@ -54,16 +54,16 @@ struct Cursor<'a> {
     i: usize,
 }
 
-impl Cursor<'_> {
+impl<'a> Cursor<'a> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
-    fn digits(&mut self) -> Option<Num> {
+    fn digits(&mut self) -> Option<Num<'a>> {
         let start = self.i;
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.i += 1;
         }
-        (self.i > start).then(|| Num(String::from_utf8_lossy(&self.s[start..self.i]).into()))
+        (self.i > start).then(|| Num(&self.s[start..self.i]))
     }
     fn separator(&mut self) -> bool {
         if matches!(self.peek(), Some(b'-' | b'_' | b'.')) {
@@ -73,51 +73,51 @@ impl Cursor<'_> {
             false
         }
     }
-    /// Consumes the longest of `words` found here.
-    fn word(&mut self, words: &[&str]) -> Option<String> {
+    /// Consumes the longest of `words` (lower case) found here, in any case.
+    fn word(&mut self, words: &[&'static str]) -> Option<&'static str> {
         let rest = &self.s[self.i..];
         let found = words
             .iter()
-            .filter(|w| rest.starts_with(w.as_bytes()))
+            .filter(|w| {
+                rest.get(..w.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(w.as_bytes()))
+            })
             .max_by_key(|w| w.len())?;
         self.i += found.len();
-        Some((*found).to_string())
+        Some(found)
     }
 }
 
-impl Pep440 {
-    pub fn parse(text: &str) -> Result<Pep440, String> {
-        let lower = text.trim().to_ascii_lowercase();
+impl<'a> Pep440<'a> {
+    pub fn parse(text: &'a str) -> Result<Pep440<'a>, String> {
         let mut c = Cursor {
-            s: lower.as_bytes(),
+            s: text.trim().as_bytes(),
             i: 0,
         };
-        if c.peek() == Some(b'v') {
+        if matches!(c.peek(), Some(b'v' | b'V')) {
             c.i += 1;
         }
+        let mut release_start = c.i;
         let first = c.digits().ok_or("must start with a number")?;
-        let (epoch, mut release) = if c.peek() == Some(b'!') {
+        let epoch = if c.peek() == Some(b'!') {
             c.i += 1;
-            (
-                first,
-                vec![c.digits().ok_or("an epoch must be followed by a release")?],
-            )
+            release_start = c.i;
+            c.digits().ok_or("an epoch must be followed by a release")?;
+            first
         } else {
-            (Num::zero(), vec![first])
+            ZERO
         };
         while c.peek() == Some(b'.') && c.s.get(c.i + 1).is_some_and(u8::is_ascii_digit) {
             c.i += 1;
-            release.extend(c.digits());
+            c.digits();
         }
-        while release.len() > 1 && release.last().is_some_and(Num::is_zero) {
-            release.pop();
-        }
+        let release = &c.s[release_start..c.i];
 
         let mut pre = None;
         let save = c.i;
         c.separator();
         if let Some(label) = c.word(&["alpha", "a", "beta", "b", "preview", "pre", "c", "rc"]) {
-            let rank = match label.as_str() {
+            let rank = match label {
                 "alpha" | "a" => 0,
                 "beta" | "b" => 1,
                 _ => 2,
@@ -126,7 +126,7 @@ impl Pep440 {
             c.separator();
             let n = c.digits().unwrap_or_else(|| {
                 c.i = save_n;
-                Num::zero()
+                ZERO
             });
             pre = Some((rank, n));
         } else {
@@ -145,7 +145,7 @@ impl Pep440 {
                 c.separator();
                 post = Some(c.digits().unwrap_or_else(|| {
                     c.i = save_n;
-                    Num::zero()
+                    ZERO
                 }));
             } else {
                 c.i = save;
@@ -160,7 +160,7 @@ impl Pep440 {
             c.separator();
             dev = Some(c.digits().unwrap_or_else(|| {
                 c.i = save_n;
-                Num::zero()
+                ZERO
             }));
         } else {
             c.i = save;
@@ -168,27 +168,15 @@ impl Pep440 {
 
         let mut local = None;
         if c.peek() == Some(b'+') {
-            c.i += 1;
-            let rest = String::from_utf8_lossy(&c.s[c.i..]).into_owned();
-            let parts: Vec<&str> = rest.split(['-', '_', '.']).collect();
-            if parts
-                .iter()
-                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric()))
+            let label = &c.s[c.i + 1..];
+            if local_parts(label).any(|p| p.is_empty() || !p.iter().all(u8::is_ascii_alphanumeric))
             {
-                return Err(format!("invalid local version label {rest:?}"));
+                return Err(format!(
+                    "invalid local version label {:?}",
+                    String::from_utf8_lossy(label)
+                ));
             }
-            local = Some(
-                parts
-                    .into_iter()
-                    .map(|p| {
-                        if p.bytes().all(|b| b.is_ascii_digit()) {
-                            LocalPart::Number(Num(p.to_string()))
-                        } else {
-                            LocalPart::Text(p.to_string())
-                        }
-                    })
-                    .collect(),
-            );
+            local = Some(label);
             c.i = c.s.len();
         }
         if c.i != c.s.len() {
@@ -208,9 +196,54 @@ impl Pep440 {
     }
 }
 
+fn local_parts(label: &[u8]) -> impl Iterator<Item = &[u8]> {
+    label.split(|b| matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// packaging's order of local labels: part by part, numbers after
+/// strings, strings case-insensitively; a longer label after its prefix.
+fn compare_local(a: &[u8], b: &[u8]) -> Ordering {
+    let is_number = |p: &[u8]| p.iter().all(u8::is_ascii_digit);
+    let (mut a, mut b) = (local_parts(a), local_parts(b));
+    loop {
+        let ord = match (a.next(), b.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => match (is_number(x), is_number(y)) {
+                (true, true) => compare_digit_runs(x, y),
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                (false, false) => x
+                    .iter()
+                    .map(u8::to_ascii_lowercase)
+                    .cmp(y.iter().map(u8::to_ascii_lowercase)),
+            },
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+}
+
+/// Release numbers compared one by one, the shorter padded with zeros.
+fn compare_release(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut a, mut b) = (a.split(|&c| c == b'.'), b.split(|&c| c == b'.'));
+    loop {
+        let (x, y) = match (a.next(), b.next()) {
+            (None, None) => return Ordering::Equal,
+            (x, y) => (x.unwrap_or(b"0"), y.unwrap_or(b"0")),
+        };
+        let ord = compare_digit_runs(x, y);
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+}
+
 /// packaging's key for the pre-release: a dev release of a final version
 /// sorts before its pre-releases; a final version after them.
-fn pre_key(v: &Pep440) -> (i8, Option<&(u8, Num)>) {
+fn pre_key<'v, 'a>(v: &'v Pep440<'a>) -> (i8, Option<&'v (u8, Num<'a>)>) {
     match (&v.pre, &v.post, &v.dev) {
         (None, None, Some(_)) => (-1, None),
         (None, _, _) => (1, None),
@@ -218,23 +251,11 @@ fn pre_key(v: &Pep440) -> (i8, Option<&(u8, Num)>) {
     }
 }
 
-impl Ord for Pep440 {
-    fn cmp(&self, other: &Pep440) -> Ordering {
-        let release = {
-            let len = self.release.len().max(other.release.len());
-            let zero = Num::zero();
-            (0..len)
-                .map(|i| {
-                    let a = self.release.get(i).unwrap_or(&zero);
-                    let b = other.release.get(i).unwrap_or(&zero);
-                    a.cmp(b)
-                })
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
-        };
+impl Ord for Pep440<'_> {
+    fn cmp(&self, other: &Pep440<'_>) -> Ordering {
         self.epoch
             .cmp(&other.epoch)
-            .then(release)
+            .then_with(|| compare_release(self.release, other.release))
             .then_with(|| pre_key(self).cmp(&pre_key(other)))
             // No post release sorts first; no dev release sorts last.
             .then_with(|| self.post.cmp(&other.post))
@@ -244,15 +265,28 @@ impl Ord for Pep440 {
                 (Some(_), None) => Ordering::Less,
                 (Some(a), Some(b)) => a.cmp(b),
             })
-            .then_with(|| self.local.cmp(&other.local))
+            .then_with(|| match (self.local, other.local) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Less,
+                (Some(_), None) => Ordering::Greater,
+                (Some(a), Some(b)) => compare_local(a, b),
+            })
     }
 }
 
-impl PartialOrd for Pep440 {
-    fn partial_cmp(&self, other: &Pep440) -> Option<Ordering> {
+impl PartialOrd for Pep440<'_> {
+    fn partial_cmp(&self, other: &Pep440<'_>) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
+
+impl PartialEq for Pep440<'_> {
+    fn eq(&self, other: &Pep440<'_>) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Pep440<'_> {}
 
 #[cfg(test)]
 mod tests {

@@ -10,19 +10,23 @@
 use super::numeric::compare_digit_runs;
 use std::cmp::Ordering;
 
-/// A parsed semantic version. Build metadata (`+incompatible`) is dropped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SemVer {
-    core: [String; 3],
-    pre: Vec<String>,
+/// A parsed semantic version, borrowing its text: parsing and comparing
+/// never allocate (matching compares every event of every record of a
+/// package). Build metadata (`+incompatible`) is dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct SemVer<'a> {
+    /// Major, minor, patch as written (`""` for a missing one: zero).
+    core: [&'a str; 3],
+    /// The dot-separated pre-release identifiers, `""` for none.
+    pre: &'a str,
 }
 
 fn is_numeric(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-impl SemVer {
-    pub fn parse(text: &str) -> Result<SemVer, String> {
+impl<'a> SemVer<'a> {
+    pub fn parse(text: &'a str) -> Result<SemVer<'a>, String> {
         let text = text.trim();
         let text = text.strip_prefix('v').unwrap_or(text);
         let without_build = text.split_once('+').map_or(text, |(v, _)| v);
@@ -30,26 +34,29 @@ impl SemVer {
             Some((core, pre)) => (core, Some(pre)),
             None => (without_build, None),
         };
-        let parts: Vec<&str> = core.split('.').collect();
-        if parts.is_empty() || parts.len() > 3 || !parts.iter().all(|p| is_numeric(p)) {
+        let mut numbers = [""; 3];
+        let mut parts = core.split('.');
+        for slot in &mut numbers {
+            match parts.next() {
+                Some(part) if is_numeric(part) => *slot = part,
+                Some(_) => return Err(format!("{core:?} is not MAJOR[.MINOR[.PATCH]]")),
+                None => break,
+            }
+        }
+        if parts.next().is_some() {
             return Err(format!("{core:?} is not MAJOR[.MINOR[.PATCH]]"));
         }
-        let mut numbers = [String::from("0"), String::from("0"), String::from("0")];
-        for (slot, part) in numbers.iter_mut().zip(&parts) {
-            *slot = (*part).to_string();
-        }
         let pre = match pre {
-            None => Vec::new(),
+            None => "",
             Some(pre) => {
-                let ids: Vec<String> = pre.split('.').map(String::from).collect();
-                if ids.iter().any(|id| {
+                if pre.split('.').any(|id| {
                     id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 }) {
                     return Err(format!(
                         "pre-release {pre:?} is not dot-separated [0-9A-Za-z-]"
                     ));
                 }
-                ids
+                pre
             }
         };
         Ok(SemVer { core: numbers, pre })
@@ -65,8 +72,8 @@ fn compare_identifier(a: &str, b: &str) -> Ordering {
     }
 }
 
-impl Ord for SemVer {
-    fn cmp(&self, other: &SemVer) -> Ordering {
+impl Ord for SemVer<'_> {
+    fn cmp(&self, other: &SemVer<'_>) -> Ordering {
         for (a, b) in self.core.iter().zip(&other.core) {
             let ord = compare_digit_runs(a.as_bytes(), b.as_bytes());
             if ord != Ordering::Equal {
@@ -78,29 +85,46 @@ impl Ord for SemVer {
             (true, false) => Ordering::Greater,
             (false, true) => Ordering::Less,
             (false, false) => {
-                for (a, b) in self.pre.iter().zip(&other.pre) {
-                    let ord = compare_identifier(a, b);
-                    if ord != Ordering::Equal {
-                        return ord;
+                let (mut a, mut b) = (self.pre.split('.'), other.pre.split('.'));
+                loop {
+                    match (a.next(), b.next()) {
+                        (Some(x), Some(y)) => {
+                            let ord = compare_identifier(x, y);
+                            if ord != Ordering::Equal {
+                                return ord;
+                            }
+                        }
+                        // A larger set of identifiers has higher precedence.
+                        (Some(_), None) => return Ordering::Greater,
+                        (None, Some(_)) => return Ordering::Less,
+                        (None, None) => return Ordering::Equal,
                     }
                 }
-                self.pre.len().cmp(&other.pre.len())
             }
         }
     }
 }
 
-impl PartialOrd for SemVer {
-    fn partial_cmp(&self, other: &SemVer) -> Option<Ordering> {
+impl PartialOrd for SemVer<'_> {
+    fn partial_cmp(&self, other: &SemVer<'_>) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
+
+/// Equal precedence (`1.21` == `v1.21.0` == `1.21.0+build`).
+impl PartialEq for SemVer<'_> {
+    fn eq(&self, other: &SemVer<'_>) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for SemVer<'_> {}
 
 #[cfg(test)]
 mod tests {
     use super::SemVer;
 
-    fn v(s: &str) -> SemVer {
+    fn v(s: &str) -> SemVer<'_> {
         SemVer::parse(s).unwrap()
     }
 

@@ -10,7 +10,7 @@ use super::osv::{self, Record};
 use super::ranges::{CompactRange, EventKind};
 use super::severity;
 use super::{AffectedEntry, Database, EcosystemInfo, VulnRecord};
-use crate::model::SeveritySource;
+use crate::model::{ArcStr, SeveritySource};
 use crate::version::VersionScheme;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -167,21 +167,21 @@ fn compact_record(record: Record<'_>) -> Option<Compacted> {
         ));
     }
     let rated = severity::rate(&record);
-    let owned = |v: &Vec<osv::Str>| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let owned = |v: &Vec<osv::Str>| v.iter().map(|s| ArcStr::from(&**s)).collect::<Vec<_>>();
     Some(Compacted {
         modified: record.modified.as_deref().map(String::from),
         releases,
         entries,
         record: VulnRecord {
-            id: record.id.to_string(),
+            id: ArcStr::from(&*record.id),
             aliases: owned(&record.aliases),
             upstream: owned(&record.upstream),
-            summary: record.summary.as_deref().map(String::from),
-            published: record.published.as_deref().map(String::from),
+            summary: record.summary.as_deref().map(ArcStr::from),
+            published: record.published.as_deref().map(ArcStr::from),
             severity: rated.severity,
             severity_source: rated.source,
             cvss_score: rated.score,
-            cvss_vector: rated.vector,
+            cvss_vector: rated.vector.map(ArcStr::from),
         },
     })
 }
@@ -598,7 +598,7 @@ fn borrow_alias_severities(vulns: &mut [VulnRecord]) {
             }
         }
     }
-    let borrowed: Vec<(usize, usize, String)> = vulns
+    let borrowed: Vec<(usize, usize, ArcStr)> = vulns
         .iter()
         .enumerate()
         .filter(|(_, v)| v.severity_source == SeveritySource::None)

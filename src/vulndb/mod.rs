@@ -16,7 +16,7 @@ pub use metrics::{DbMetrics, register_metrics};
 pub use source::{DbSource, OpenError, open, refresh_once, spawn_refresher};
 pub use sync::{SyncConfig, SyncReport, sync_mirror};
 
-use crate::model::{Finding, Inventory, Severity, SeveritySource};
+use crate::model::{ArcStr, Finding, Inventory, Severity, SeveritySource};
 use crate::version::VersionScheme;
 use arc_swap::ArcSwapOption;
 use ranges::CompactRange;
@@ -34,15 +34,15 @@ pub struct MatchOutcome {
 /// One vulnerability record, as much of it as findings report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VulnRecord {
-    pub id: String,
-    pub aliases: Vec<String>,
-    pub upstream: Vec<String>,
-    pub summary: Option<String>,
-    pub published: Option<String>,
+    pub id: ArcStr,
+    pub aliases: Vec<ArcStr>,
+    pub upstream: Vec<ArcStr>,
+    pub summary: Option<ArcStr>,
+    pub published: Option<ArcStr>,
     pub severity: Severity,
     pub severity_source: SeveritySource,
     pub cvss_score: Option<f64>,
-    pub cvss_vector: Option<String>,
+    pub cvss_vector: Option<ArcStr>,
 }
 
 /// One `affected` entry of a record, compact.
@@ -135,6 +135,12 @@ impl Database {
                 continue;
             };
             let installed = crate::version::prepare(scheme, &package.version).ok();
+            // Shared by every finding of this package.
+            let (package_name, ecosystem, installed_version) = (
+                ArcStr::from(package.name.as_str()),
+                ArcStr::from(eco.as_str()),
+                ArcStr::from(package.version.as_str()),
+            );
             let mut seen = BTreeSet::new();
             for entry in entries {
                 let verdict = ranges::check_prepared(
@@ -153,10 +159,10 @@ impl Database {
                 findings.push(Finding {
                     id: record.id.clone(),
                     aliases: record.aliases.clone(),
-                    package: package.name.clone(),
+                    package: package_name.clone(),
                     kind: package.kind,
-                    ecosystem: eco.clone(),
-                    installed_version: package.version.clone(),
+                    ecosystem: ecosystem.clone(),
+                    installed_version: installed_version.clone(),
                     fixed_version: verdict.fixed,
                     severity: record.severity,
                     severity_source: record.severity_source.clone(),
@@ -168,17 +174,30 @@ impl Database {
                 });
             }
         }
-        findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| a.package.cmp(&b.package))
-                .then_with(|| a.id.cmp(&b.id))
-        });
         MatchOutcome {
-            findings,
+            findings: sorted_for_report(findings),
             unchecked: unchecked.into_iter().collect(),
         }
     }
+}
+
+/// Most severe first, then by package and ID. Sorts positions and moves
+/// each finding once: sorting the findings themselves moves hundreds of
+/// bytes per step and allocates a scratch copy of half of them.
+fn sorted_for_report(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut order: Vec<usize> = (0..findings.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&findings[a], &findings[b]);
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.package.cmp(&b.package))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut slots: Vec<Option<Finding>> = findings.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 /// The database in service, shared by everything that matches; a refresh

@@ -114,15 +114,27 @@ fn in_range(
     range: &CompactRange,
     installed: &Prepared<'_>,
 ) -> (bool, Option<String>) {
-    let sorted;
-    let events: Vec<&(EventKind, Box<str>)> = if range.normalized {
-        range.events.iter().collect()
+    if range.normalized {
+        in_ordered_events(scheme, range.events.iter(), installed)
     } else {
-        sorted = sorted_events(scheme, &range.events);
-        sorted
-    };
+        in_ordered_events(
+            scheme,
+            sorted_events(scheme, &range.events).into_iter(),
+            installed,
+        )
+    }
+}
+
+/// [`in_range`] over events already in order (no allocation: this runs
+/// for every range of every record of every installed package).
+fn in_ordered_events<'e>(
+    scheme: VersionScheme,
+    mut events: impl Iterator<Item = &'e (EventKind, Box<str>)>,
+    installed: &Prepared<'_>,
+) -> (bool, Option<String>) {
     let mut affected = false;
-    for (i, (kind, at)) in events.iter().map(|e| (&e.0, &e.1)).enumerate() {
+    while let Some(event) = events.next() {
+        let (kind, at) = (&event.0, &event.1);
         let order = if &**at == "0" {
             Some(Ordering::Greater)
         } else {
@@ -131,11 +143,14 @@ fn in_range(
         let Some(order) = order else { continue };
         if order == Ordering::Less {
             // Every later event is above the installed version too.
-            let fixed = events[i..]
-                .iter()
+            if !affected {
+                return (false, None);
+            }
+            let fixed = std::iter::once(event)
+                .chain(events)
                 .find(|(k, _)| *k == EventKind::Fixed)
                 .map(|(_, v)| v.to_string());
-            return (affected, if affected { fixed } else { None });
+            return (true, fixed);
         }
         match kind {
             EventKind::Introduced => affected = true,

@@ -4,7 +4,7 @@
 //! borrow it from loaded records that share a CVE (see `index`).
 
 use super::osv::{Record, SeverityEntry};
-use crate::model::{Severity, SeveritySource};
+use crate::model::{ArcStr, Severity, SeveritySource};
 
 /// What a record says of its own severity.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -50,16 +50,29 @@ pub fn score_vector(kind: &str, vector: &str) -> Option<Rated> {
             .strip_prefix("CVSS:")
             .and_then(|v| v.split('/').next())
             .unwrap_or("3")
-            .to_string()
     } else {
-        version.to_string()
+        version
     };
     Some(Rated {
         severity,
-        source: SeveritySource::Cvss { version },
+        source: SeveritySource::Cvss {
+            version: cvss_version(version),
+        },
         score: Some(score),
         vector: Some(vector.to_string()),
     })
+}
+
+/// The CVSS version as a shared string: the few real ones are static, so
+/// half a million records do not each hold a copy of `3.1`.
+fn cvss_version(version: &str) -> ArcStr {
+    match version {
+        "2.0" => arcstr::literal!("2.0"),
+        "3.0" => arcstr::literal!("3.0"),
+        "3.1" => arcstr::literal!("3.1"),
+        "4.0" => arcstr::literal!("4.0"),
+        other => ArcStr::from(other),
+    }
 }
 
 /// Preference among vector kinds: v3 is what most data and policies are
@@ -114,7 +127,7 @@ pub fn rate(record: &Record<'_>) -> Rated {
         return Rated {
             severity,
             source: SeveritySource::Distro {
-                name: "Ubuntu".into(),
+                name: arcstr::literal!("Ubuntu"),
             },
             ..Rated::default()
         };
@@ -127,7 +140,7 @@ pub fn rate(record: &Record<'_>) -> Rated {
         return Rated {
             severity,
             source: SeveritySource::Distro {
-                name: "Debian".into(),
+                name: arcstr::literal!("Debian"),
             },
             ..Rated::default()
         };

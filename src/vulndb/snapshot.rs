@@ -4,7 +4,7 @@
 
 use super::load::{self, DbConfig, LoadError};
 use super::{AffectedEntry, Database, EcosystemInfo, VulnRecord};
-use crate::model::{Severity, SeveritySource};
+use crate::model::{ArcStr, Severity, SeveritySource};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
@@ -29,10 +29,10 @@ pub enum SnapshotError {
 /// internally tagged enum, which postcard cannot read back.
 #[derive(Serialize, Deserialize)]
 enum StoredSource {
-    Cvss(String),
+    Cvss(ArcStr),
     DatabaseSpecific,
-    Distro(String),
-    Alias(String),
+    Distro(ArcStr),
+    Alias(ArcStr),
     None,
 }
 
@@ -63,15 +63,15 @@ impl From<StoredSource> for SeveritySource {
 /// A record as stored.
 #[derive(Serialize, Deserialize)]
 struct StoredRecord {
-    id: String,
-    aliases: Vec<String>,
-    upstream: Vec<String>,
-    summary: Option<String>,
-    published: Option<String>,
+    id: ArcStr,
+    aliases: Vec<ArcStr>,
+    upstream: Vec<ArcStr>,
+    summary: Option<ArcStr>,
+    published: Option<ArcStr>,
     severity: Severity,
     severity_source: StoredSource,
     cvss_score: Option<f64>,
-    cvss_vector: Option<String>,
+    cvss_vector: Option<ArcStr>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -649,7 +649,7 @@ async fn a_new_leader_alerts_what_changed_since_the_old_leaders_scan(stores: Sto
         .rescanner
         .findings_of(&digest)
         .into_iter()
-        .map(|(f, at)| (f.id, at))
+        .map(|(f, at)| (f.id.to_string(), at))
         .collect();
     assert_eq!(seen.get(OLD), Some(&scanned_at), "{stores:?}: {seen:?}");
     assert_eq!(seen.get(NEW), Some(&t1), "{stores:?}: {seen:?}");

@@ -185,7 +185,7 @@ async fn a_baseline_from_history_dates_findings_from_their_unbroken_run() {
     let seen: BTreeMap<String, jiff::Timestamp> = baseline
         .previous(&[], at(4.0))
         .into_iter()
-        .map(|(f, seen)| (f.id, seen))
+        .map(|(f, seen)| (f.id.to_string(), seen))
         .collect();
     assert_eq!(
         seen,

@@ -60,7 +60,7 @@ pub fn render(doc: &ScanDocument) -> Value {
                         && finding.location.as_ref().is_none_or(|l| l.path == p.location.path)
                 })
                 .map(|p| p.purl.clone())
-                .unwrap_or_else(|| finding.package.clone());
+                .unwrap_or_else(|| finding.package.to_string());
             let mut rating = json!({ "severity": severity_name(finding.severity) });
             if let Some(score) = finding.cvss_score {
                 rating["score"] = json!(score);

@@ -2,7 +2,7 @@
 //! coloured when the output is a terminal.
 
 use super::ScanDocument;
-use crate::model::{Finding, Severity};
+use crate::model::{ArcStr, Finding, Severity};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -79,7 +79,7 @@ pub fn render(doc: &ScanDocument, out: &mut impl Write, ansi: bool) -> io::Resul
                 "  {} {:<20} {:<16} fixed: {:<14} {}",
                 severity_cell(f.severity, ansi),
                 f.id,
-                alias.map(String::as_str).unwrap_or(""),
+                alias.map(ArcStr::as_str).unwrap_or(""),
                 f.fixed_version.as_deref().unwrap_or("-"),
                 f.summary
                     .as_deref()
