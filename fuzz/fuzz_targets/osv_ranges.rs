@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
             _ => continue,
         };
         if let Some(range) = ranges.last_mut() {
-            range.events.push((kind, value.into()));
+            range.push(kind, value);
         }
     }
     let verdict = check(scheme, &ranges, &versions, installed);

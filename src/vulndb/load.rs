@@ -90,30 +90,23 @@ fn compact(
         .iter()
         .filter(|r| &*r.kind == "ECOSYSTEM" || &*r.kind == "SEMVER")
         .map(|r| {
-            let mut range = CompactRange::new(
-                r.events
-                    .iter()
-                    .filter_map(|e| {
-                        if let Some(v) = &e.introduced {
-                            Some((EventKind::Introduced, Box::from(&**v)))
-                        } else if let Some(v) = &e.fixed {
-                            Some((EventKind::Fixed, Box::from(&**v)))
-                        } else if let Some(v) = &e.last_affected {
-                            Some((EventKind::LastAffected, Box::from(&**v)))
-                        } else {
-                            e.limit
-                                .as_ref()
-                                .map(|v| (EventKind::Limit, Box::from(&**v)))
-                        }
-                    })
-                    .collect(),
-            );
+            let mut range = CompactRange::from_events(r.events.iter().filter_map(|e| {
+                if let Some(v) = &e.introduced {
+                    Some((EventKind::Introduced, &**v))
+                } else if let Some(v) = &e.fixed {
+                    Some((EventKind::Fixed, &**v))
+                } else if let Some(v) = &e.last_affected {
+                    Some((EventKind::LastAffected, &**v))
+                } else {
+                    e.limit.as_ref().map(|v| (EventKind::Limit, &**v))
+                }
+            }));
             if let Some(scheme) = scheme {
                 range.normalize(scheme);
             }
             range
         })
-        .filter(|r| !r.events.is_empty())
+        .filter(|r| !r.is_empty())
         .collect();
     let versions = affected.versions.iter().map(|v| Box::from(&**v)).collect();
     (ranges, versions)

@@ -4,6 +4,7 @@
 
 use crate::version::{Prepared, VersionScheme, compare, compare_prepared, prepare};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::cmp::Ordering;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,10 +15,16 @@ pub enum EventKind {
     Limit,
 }
 
-/// One range's events, compact.
+/// One range's events, compact: their versions back to back in one string
+/// and their kinds and ends inline, so that a range is one allocation.
+/// Half a million records hold millions of events: one allocation per
+/// event was most of a snapshot load, and a pointer chase per event much of
+/// matching an inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompactRange {
-    pub events: Vec<(EventKind, Box<str>)>,
+    /// Each event's kind and the end of its version in `text`.
+    ends: SmallVec<[(EventKind, u32); 4]>,
+    text: Box<str>,
     /// The events are in ascending order under the ecosystem's scheme and
     /// hold no version it cannot order ([`CompactRange::normalize`], done
     /// once at load); otherwise every check sorts a copy.
@@ -27,34 +34,83 @@ pub struct CompactRange {
 impl CompactRange {
     /// A range as written in the record.
     pub fn new(events: Vec<(EventKind, Box<str>)>) -> CompactRange {
-        CompactRange {
-            events,
+        Self::from_events(events.iter().map(|(kind, v)| (*kind, &**v)))
+    }
+
+    /// A range of `events`, in the order given.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = (EventKind, &'a str)>) -> CompactRange {
+        let mut range = CompactRange {
+            ends: SmallVec::new(),
+            text: Box::from(""),
             normalized: false,
+        };
+        let mut text = String::new();
+        for (kind, version) in events {
+            push_event(&mut range.ends, &mut text, kind, version);
         }
+        range.text = text.into_boxed_str();
+        range
+    }
+
+    /// Adds an event at the end (the range is no longer normalized).
+    pub fn push(&mut self, kind: EventKind, version: &str) {
+        let mut text = std::mem::take(&mut self.text).into_string();
+        push_event(&mut self.ends, &mut text, kind, version);
+        self.text = text.into_boxed_str();
+        self.normalized = false;
+    }
+
+    /// The events: kind and version.
+    pub fn events(&self) -> impl Iterator<Item = (EventKind, &str)> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&(kind, end)| {
+            let end = end as usize;
+            let version = self.text.get(start..end).unwrap_or("");
+            start = end;
+            (kind, version)
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
     }
 
     /// Drops the events `scheme` cannot order and sorts the rest, so that
     /// checks need one comparison per event and can stop early.
     pub fn normalize(&mut self, scheme: VersionScheme) {
-        self.events = sorted_events(scheme, &self.events)
-            .into_iter()
-            .cloned()
-            .collect();
-        self.normalized = true;
+        let events: Vec<(EventKind, &str)> = self.events().collect();
+        let mut sorted = CompactRange::from_events(sorted_events(scheme, &events));
+        sorted.normalized = true;
+        *self = sorted;
+    }
+}
+
+/// Appends one event; a version that would take the text past 4 GiB (no
+/// record is that large: the loader caps a record at megabytes) is dropped.
+fn push_event(
+    ends: &mut SmallVec<[(EventKind, u32); 4]>,
+    text: &mut String,
+    kind: EventKind,
+    version: &str,
+) {
+    if let Ok(end) = u32::try_from(text.len() + version.len()) {
+        text.push_str(version);
+        ends.push((kind, end));
     }
 }
 
 /// The events `scheme` can order, in order (stable).
-fn sorted_events(
+fn sorted_events<'a>(
     scheme: VersionScheme,
-    events: &[(EventKind, Box<str>)],
-) -> Vec<&(EventKind, Box<str>)> {
-    let mut sorted: Vec<&(EventKind, Box<str>)> = events
+    events: &[(EventKind, &'a str)],
+) -> Vec<(EventKind, &'a str)> {
+    let mut sorted: Vec<(EventKind, &str)> = events
         .iter()
         .filter(|(_, v)| event_cmp(scheme, v, v).is_some())
+        .copied()
         .collect();
     merge_sort(&mut sorted, &|a, b| {
-        event_cmp(scheme, &a.1, &b.1).unwrap_or(Ordering::Equal)
+        event_cmp(scheme, a.1, b.1).unwrap_or(Ordering::Equal)
     });
     sorted
 }
@@ -115,11 +171,12 @@ fn in_range(
     installed: &Prepared<'_>,
 ) -> (bool, Option<String>) {
     if range.normalized {
-        in_ordered_events(scheme, range.events.iter(), installed)
+        in_ordered_events(scheme, range.events(), installed)
     } else {
+        let events: Vec<(EventKind, &str)> = range.events().collect();
         in_ordered_events(
             scheme,
-            sorted_events(scheme, &range.events).into_iter(),
+            sorted_events(scheme, &events).into_iter(),
             installed,
         )
     }
@@ -129,13 +186,12 @@ fn in_range(
 /// for every range of every record of every installed package).
 fn in_ordered_events<'e>(
     scheme: VersionScheme,
-    mut events: impl Iterator<Item = &'e (EventKind, Box<str>)>,
+    mut events: impl Iterator<Item = (EventKind, &'e str)>,
     installed: &Prepared<'_>,
 ) -> (bool, Option<String>) {
     let mut affected = false;
-    while let Some(event) = events.next() {
-        let (kind, at) = (&event.0, &event.1);
-        let order = if &**at == "0" {
+    while let Some((kind, at)) = events.next() {
+        let order = if at == "0" {
             Some(Ordering::Greater)
         } else {
             compare_prepared(scheme, installed, at).ok()
@@ -146,7 +202,7 @@ fn in_ordered_events<'e>(
             if !affected {
                 return (false, None);
             }
-            let fixed = std::iter::once(event)
+            let fixed = std::iter::once((kind, at))
                 .chain(events)
                 .find(|(k, _)| *k == EventKind::Fixed)
                 .map(|(_, v)| v.to_string());
