@@ -107,12 +107,13 @@ impl PackageKind {
 }
 
 /// Where a package was found: the layer that last wrote the file and the path
-/// inside the image's filesystem (no leading slash).
+/// inside the image's filesystem (no leading slash). Shared by every
+/// package of one database file and every finding of one package.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Location {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub layer: Option<String>,
-    pub path: String,
+    pub layer: Option<ArcStr>,
+    pub path: ArcStr,
 }
 
 /// One installed package.

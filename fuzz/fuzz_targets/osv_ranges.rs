@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use scangate::version::{VersionScheme, compare};
-use scangate::vulndb::ranges::{CompactRange, EventKind, check};
+use scangate::vulndb::ranges::{CompactRange, EventKind, VersionList, check};
 use std::cmp::Ordering;
 
 const SCHEMES: [VersionScheme; 11] = [
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut ranges = vec![CompactRange::new(vec![])];
-    let mut versions: Vec<Box<str>> = vec![];
+    let mut versions: Vec<&str> = vec![];
     for line in lines {
         let (tag, value) = line.split_once(' ').unwrap_or((line, ""));
         let kind = match tag {
@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
             "l" => EventKind::LastAffected,
             "m" => EventKind::Limit,
             "v" => {
-                versions.push(value.into());
+                versions.push(value);
                 continue;
             }
             "-" => {
@@ -59,6 +59,7 @@ fuzz_target!(|data: &[u8]| {
             range.push(kind, value);
         }
     }
+    let versions = VersionList::from_versions(versions);
     let verdict = check(scheme, &ranges, &versions, installed);
     // The load sorts each range once; checking must not depend on it.
     let mut normalized = ranges.clone();

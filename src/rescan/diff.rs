@@ -25,7 +25,7 @@ impl FindingKey {
             path: finding
                 .location
                 .as_ref()
-                .map(|l| l.path.clone())
+                .map(|l| l.path.to_string())
                 .unwrap_or_default(),
         }
     }

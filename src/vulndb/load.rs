@@ -7,13 +7,14 @@
 //! it is parsed: nothing but the compact form outlives a record's bytes.
 
 use super::osv::{self, Record};
-use super::ranges::{CompactRange, EventKind};
+use super::ranges::{CompactRange, EventKind, VersionList};
 use super::severity;
 use super::{AffectedEntry, Database, EcosystemInfo, VulnRecord};
 use crate::model::{ArcStr, SeveritySource};
 use crate::version::VersionScheme;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -84,7 +85,7 @@ pub fn zips_in(root: &Path) -> Result<Vec<(String, PathBuf)>, LoadError> {
 fn compact(
     affected: &osv::Affected,
     scheme: Option<VersionScheme>,
-) -> (Vec<CompactRange>, Vec<Box<str>>) {
+) -> (SmallVec<[CompactRange; 1]>, VersionList) {
     let ranges = affected
         .ranges
         .iter()
@@ -108,13 +109,13 @@ fn compact(
         })
         .filter(|r| !r.is_empty())
         .collect();
-    let versions = affected.versions.iter().map(|v| Box::from(&**v)).collect();
+    let versions = VersionList::from_versions(affected.versions.iter().map(|v| &**v));
     (ranges, versions)
 }
 
 /// One `affected` entry, compact: `(ecosystem with release, package name,
 /// ranges, versions)`.
-type CompactEntry = (Box<str>, Box<str>, Vec<CompactRange>, Vec<Box<str>>);
+type CompactEntry = (Box<str>, Box<str>, SmallVec<[CompactRange; 1]>, VersionList);
 
 /// What one unit of work gave: a zip's hash (hash units) or its records.
 type UnitOutcome = Result<(Option<String>, UnitResult), LoadError>;

@@ -19,7 +19,8 @@ pub use sync::{SyncConfig, SyncReport, sync_mirror};
 use crate::model::{ArcStr, Finding, Inventory, Severity, SeveritySource};
 use crate::version::VersionScheme;
 use arc_swap::ArcSwapOption;
-use ranges::CompactRange;
+use ranges::{CompactRange, VersionList};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -50,8 +51,10 @@ pub struct VulnRecord {
 pub struct AffectedEntry {
     /// Index into [`Database::records`].
     pub record: u32,
-    pub ranges: Vec<CompactRange>,
-    pub versions: Vec<Box<str>>,
+    /// Most entries have one range: kept inline, one pointer chase less
+    /// per entry checked.
+    pub ranges: SmallVec<[CompactRange; 1]>,
+    pub versions: VersionList,
 }
 
 /// What was loaded of one ecosystem (an `<Ecosystem>/all.zip`).
@@ -113,7 +116,11 @@ impl Database {
         let os_eco = inventory.os.as_ref().and_then(ecosystem::os_ecosystem);
         let mut unchecked = BTreeSet::new();
         let mut findings = Vec::new();
-        for package in &inventory.packages {
+        // The rank of each package's name, so that sorting the findings
+        // compares numbers, not names.
+        let name_rank = name_ranks(&inventory.packages);
+        let mut finding_ranks: Vec<u32> = Vec::new();
+        for (package_index, package) in inventory.packages.iter().enumerate() {
             let Some((eco, name)) = ecosystem::lookup_key(package, os_eco.as_deref()) else {
                 let os = inventory
                     .os
@@ -156,6 +163,7 @@ impl Database {
                 let Some(record) = self.records.get(entry.record as usize) else {
                     continue;
                 };
+                finding_ranks.push(name_rank.get(package_index).copied().unwrap_or(u32::MAX));
                 findings.push(Finding {
                     id: record.id.clone(),
                     aliases: record.aliases.clone(),
@@ -175,29 +183,59 @@ impl Database {
             }
         }
         MatchOutcome {
-            findings: sorted_for_report(findings),
+            findings: sorted_for_report(findings, &finding_ranks),
             unchecked: unchecked.into_iter().collect(),
         }
     }
 }
 
-/// Most severe first, then by package and ID. Sorts positions and moves
-/// each finding once: sorting the findings themselves moves hundreds of
-/// bytes per step and allocates a scratch copy of half of them.
-fn sorted_for_report(findings: Vec<Finding>) -> Vec<Finding> {
+/// Each package's place in the order of their names (equal names, equal
+/// ranks).
+fn name_ranks(packages: &[crate::model::Package]) -> Vec<u32> {
+    let mut by_name: Vec<usize> = (0..packages.len()).collect();
+    by_name.sort_by(|&a, &b| packages[a].name.cmp(&packages[b].name));
+    let mut ranks = vec![0; packages.len()];
+    let mut rank = 0u32;
+    for (i, &package) in by_name.iter().enumerate() {
+        if i > 0 && packages[by_name[i - 1]].name != packages[package].name {
+            rank = rank.saturating_add(1);
+        }
+        ranks[package] = rank;
+    }
+    ranks
+}
+
+/// Most severe first, then by package name (`name_ranks`: the rank of each
+/// finding's package name) and ID. Sorts positions, then moves the
+/// findings into place by following the permutation's cycles: sorting the
+/// findings themselves moves their hundreds of bytes at every step and
+/// allocates a scratch copy of half of them.
+fn sorted_for_report(mut findings: Vec<Finding>, name_ranks: &[u32]) -> Vec<Finding> {
+    let key = |i: usize| {
+        let rank = name_ranks.get(i).copied().unwrap_or(u32::MAX);
+        (std::cmp::Reverse(findings[i].severity), rank)
+    };
     let mut order: Vec<usize> = (0..findings.len()).collect();
     order.sort_by(|&a, &b| {
-        let (a, b) = (&findings[a], &findings[b]);
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.package.cmp(&b.package))
-            .then_with(|| a.id.cmp(&b.id))
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| findings[a].id.cmp(&findings[b].id))
     });
-    let mut slots: Vec<Option<Finding>> = findings.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect()
+    // Position `i` takes the finding at `order[i]`; a settled position
+    // points at itself.
+    for start in 0..order.len() {
+        let mut at = start;
+        loop {
+            let from = order[at];
+            order[at] = at;
+            if from == start || from == at {
+                break;
+            }
+            findings.swap(at, from);
+            at = from;
+        }
+    }
+    findings
 }
 
 /// The database in service, shared by everything that matches; a refresh

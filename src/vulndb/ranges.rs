@@ -115,6 +115,57 @@ fn sorted_events<'a>(
     sorted
 }
 
+/// An entry's explicit `versions`, back to back in one string. PyPI's
+/// advisories list hundreds each; one allocation per version made checking
+/// an installed version against them a pointer chase per version.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VersionList {
+    /// The end of each version in `text`.
+    ends: Vec<u32>,
+    text: Box<str>,
+}
+
+impl VersionList {
+    /// The list of `versions` (one past 4 GiB of text is dropped: no record
+    /// is that large, the loader caps a record at megabytes).
+    pub fn from_versions<'a>(versions: impl IntoIterator<Item = &'a str>) -> VersionList {
+        let mut ends = Vec::new();
+        let mut text = String::new();
+        for version in versions {
+            if let Ok(end) = u32::try_from(text.len() + version.len()) {
+                text.push_str(version);
+                ends.push(end);
+            }
+        }
+        VersionList {
+            ends,
+            text: text.into_boxed_str(),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let end = end as usize;
+            let version = self.text.get(start..end).unwrap_or("");
+            start = end;
+            version
+        })
+    }
+
+    pub fn contains(&self, version: &str) -> bool {
+        self.iter().any(|v| v == version)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
 /// A stable merge sort that never panics, whatever the comparison does.
 /// `slice::sort_by` may panic when the ordering is not total, and some
 /// real orderings are not on odd strings (Maven's own `ComparableVersion`,
@@ -222,7 +273,7 @@ fn in_ordered_events<'e>(
 pub fn check(
     scheme: VersionScheme,
     ranges: &[CompactRange],
-    versions: &[Box<str>],
+    versions: &VersionList,
     version: &str,
 ) -> Verdict {
     check_prepared(
@@ -239,12 +290,12 @@ pub fn check(
 pub fn check_prepared(
     scheme: VersionScheme,
     ranges: &[CompactRange],
-    versions: &[Box<str>],
+    versions: &VersionList,
     version: &str,
     installed: Option<&Prepared<'_>>,
 ) -> Verdict {
     let mut verdict = Verdict {
-        affected: versions.iter().any(|v| &**v == version),
+        affected: versions.contains(version),
         fixed: None,
     };
     let Some(installed) = installed else {
@@ -280,12 +331,12 @@ mod tests {
 
     /// Checks as written and as normalized at load: both must agree.
     fn at(ranges: &[CompactRange], v: &str) -> (bool, Option<String>) {
-        let verdict = check(VersionScheme::Dpkg, ranges, &[], v);
+        let verdict = check(VersionScheme::Dpkg, ranges, &VersionList::default(), v);
         let mut normalized = ranges.to_vec();
         for range in &mut normalized {
             range.normalize(VersionScheme::Dpkg);
         }
-        let again = check(VersionScheme::Dpkg, &normalized, &[], v);
+        let again = check(VersionScheme::Dpkg, &normalized, &VersionList::default(), v);
         assert_eq!(verdict, again, "normalized ranges disagree at {v}");
         (verdict.affected, verdict.fixed)
     }
@@ -342,7 +393,12 @@ mod tests {
         );
         assert_eq!(at(&r, "1:0.9"), (true, Some("1:1.0".into())));
         assert_eq!(at(&r, "1:1.0"), (false, None));
-        let listed = check(VersionScheme::Dpkg, &[], &["1.2.3".into()], "1.2.3");
+        let listed = check(
+            VersionScheme::Dpkg,
+            &[],
+            &VersionList::from_versions(["1.2.0", "1.2.3"]),
+            "1.2.3",
+        );
         assert!(listed.affected && listed.fixed.is_none());
     }
 
@@ -361,9 +417,19 @@ mod tests {
             (Fixed, "not a version".into()),
             (Fixed, "1.2.0".into()),
         ])];
-        let v = check(VersionScheme::Npm, &semver, &[], "1.1.0");
+        let v = check(
+            VersionScheme::Npm,
+            &semver,
+            &VersionList::default(),
+            "1.1.0",
+        );
         assert_eq!((v.affected, v.fixed.as_deref()), (true, Some("1.2.0")));
-        let bad = check(VersionScheme::Npm, &semver, &["junk".into()], "junk");
+        let bad = check(
+            VersionScheme::Npm,
+            &semver,
+            &VersionList::from_versions(["junk"]),
+            "junk",
+        );
         assert!(
             bad.affected && bad.fixed.is_none(),
             "only the versions list can match junk"

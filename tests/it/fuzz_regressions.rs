@@ -14,7 +14,7 @@ use scangate::registry::ImageRef;
 use scangate::version::{VersionScheme, compare};
 use scangate::vulndb::load::from_records;
 use scangate::vulndb::osv::Record;
-use scangate::vulndb::ranges::{CompactRange, EventKind, check};
+use scangate::vulndb::ranges::{CompactRange, EventKind, VersionList, check};
 use std::path::Path;
 
 fn root() -> &'static Path {
@@ -225,14 +225,14 @@ fn run_target(target: &str, data: &[u8]) {
                 })
                 .collect();
             let written = [CompactRange::new(events)];
-            let verdict = check(scheme, &written, &[], installed);
+            let verdict = check(scheme, &written, &VersionList::default(), installed);
             let mut normalized = written.to_vec();
             for range in &mut normalized {
                 range.normalize(scheme);
             }
             assert_eq!(
                 verdict,
-                check(scheme, &normalized, &[], installed),
+                check(scheme, &normalized, &VersionList::default(), installed),
                 "{scheme:?}: normalized ranges disagree at {installed:?}"
             );
         }

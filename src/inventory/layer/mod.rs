@@ -27,6 +27,7 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 
 use super::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
+use crate::model::ArcStr;
 use path::EntryRole;
 pub use path::normalize;
 pub(crate) use path::{ancestors, is_at_or_below};
@@ -505,9 +506,11 @@ impl Walk<'_> {
     fn locate(&self, detected: Detected, path: &str) -> Detected {
         match detected {
             Detected::Packages(mut packages) => {
+                let layer = ArcStr::from(self.digest.to_string());
+                let path = ArcStr::from(path);
                 for package in &mut packages {
-                    package.location.layer = Some(self.digest.to_string());
-                    package.location.path = path.to_string();
+                    package.location.layer = Some(layer.clone());
+                    package.location.path = path.clone();
                 }
                 Detected::Packages(packages)
             }

@@ -64,7 +64,7 @@ pub fn render(doc: &ScanDocument) -> Value {
         let uri = finding
             .location
             .as_ref()
-            .map(|l| l.path.clone())
+            .map(|l| l.path.to_string())
             .unwrap_or_else(|| doc.image.clone());
         results.push(json!({
             "ruleId": finding.id,

@@ -16,7 +16,7 @@ pub fn package(name: &str, version: &str, kind: PackageKind, purl: String, path:
         arch: None,
         location: Location {
             layer: None,
-            path: path.to_string(),
+            path: path.into(),
         },
     }
 }

@@ -158,7 +158,7 @@ fn go_package(module: &str, version: &str, path: &str) -> Package {
         arch: None,
         location: Location {
             layer: None,
-            path: path.to_string(),
+            path: path.into(),
         },
     }
 }

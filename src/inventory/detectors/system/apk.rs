@@ -94,7 +94,7 @@ impl Fields {
             kind: PackageKind::Apk,
             location: Location {
                 layer: None,
-                path: path.to_string(),
+                path: path.into(),
             },
             name,
             version,

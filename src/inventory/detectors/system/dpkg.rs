@@ -97,7 +97,7 @@ fn parse_stanza(stanza: &str, path: &str) -> Option<Package> {
         arch: arch.map(str::to_string),
         location: Location {
             layer: None,
-            path: path.to_string(),
+            path: path.into(),
         },
     })
 }

@@ -142,7 +142,7 @@ fn package(header: &RpmHeader, path: &str) -> Package {
         arch,
         location: Location {
             layer: None,
-            path: path.to_string(),
+            path: path.into(),
         },
     }
 }
