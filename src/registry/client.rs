@@ -35,14 +35,15 @@ use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use std::time::Duration;
 
-/// Largest manifest accepted; real ones are a few KiB.
-pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
-/// Largest token-server answer read.
-const MAX_TOKEN_BODY_BYTES: usize = 1 << 20;
-/// How much of an error answer's body is read (for the message).
-const MAX_ERROR_BODY_BYTES: usize = 4 << 10;
-/// Longest single backoff, whatever the attempt number.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Default of `maxManifestBytes`: real manifests are a few KiB.
+pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Default of `maxTokenResponseBytes`: real token answers are a few KiB.
+pub const DEFAULT_MAX_TOKEN_RESPONSE_BYTES: usize = 1 << 20;
+/// Default of `maxRetryBackoffSeconds`.
+pub const DEFAULT_MAX_RETRY_BACKOFF: Duration = Duration::from_secs(30);
+/// How much of an error answer's body is kept for the error message (a
+/// truncation of text shown to people, not a limit on what is accepted).
+const ERROR_BODY_EXCERPT_BYTES: usize = 4 << 10;
 
 /// Why a registry request failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -63,6 +64,15 @@ pub enum RegistryError {
     },
     #[error("registry request timed out after {seconds}s (registryRequestTimeoutSeconds)")]
     Timeout { seconds: f64 },
+    /// An answer larger than its limit.
+    #[error("registry {registry}: {what} of {size} bytes, above {limit} ({limit_bytes})")]
+    TooLarge {
+        registry: String,
+        what: &'static str,
+        size: String,
+        limit: &'static str,
+        limit_bytes: usize,
+    },
     /// Still failing (429, 5xx, connection) after every retry.
     #[error("registry {registry}: {detail}, {attempts} attempts (registryRetries)")]
     RetriesExhausted {
@@ -106,6 +116,12 @@ pub struct RegistryOptions {
     pub max_retry_after: Duration,
     /// Redirects followed per request (`maxRegistryRedirects`).
     pub max_redirects: usize,
+    /// Largest manifest or index read (`maxManifestBytes`).
+    pub max_manifest_bytes: usize,
+    /// Largest token-server answer read (`maxTokenResponseBytes`).
+    pub max_token_response_bytes: usize,
+    /// Longest single wait between retries (`maxRetryBackoffSeconds`).
+    pub max_retry_backoff: Duration,
 }
 
 impl RegistryOptions {
@@ -116,6 +132,9 @@ impl RegistryOptions {
             retry_backoff: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(10),
             max_redirects: 5,
+            max_manifest_bytes: DEFAULT_MAX_MANIFEST_BYTES,
+            max_token_response_bytes: DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
+            max_retry_backoff: DEFAULT_MAX_RETRY_BACKOFF,
         }
     }
 }
@@ -394,10 +413,18 @@ impl RegistryClient {
             })
             .await?;
         let status = answer.status();
-        let body = match read_capped(answer, MAX_TOKEN_BODY_BYTES, self.options.request_timeout)
-            .await
-        {
-            Ok((body, _)) => body,
+        let cap = self.options.max_token_response_bytes;
+        let body = match read_capped(answer, cap, self.options.request_timeout).await {
+            Ok((_, true)) => {
+                return Err(RegistryError::TooLarge {
+                    registry,
+                    what: "token answer",
+                    size: "more than".into(),
+                    limit: "maxTokenResponseBytes",
+                    limit_bytes: cap,
+                });
+            }
+            Ok((body, false)) => body,
             Err(ReadError::Timeout) => return Err(self.timeout()),
             Err(ReadError::Body(detail)) => {
                 return Err(RegistryError::Other {
@@ -546,7 +573,7 @@ impl RegistryClient {
         self.options
             .retry_backoff
             .saturating_mul(factor)
-            .min(MAX_BACKOFF)
+            .min(self.options.max_retry_backoff)
     }
 
     /// One request and the redirects it leads to, followed by hand: at most
@@ -678,10 +705,14 @@ impl RegistryClient {
         }
         let current = response.url().clone();
         let retry_after = retry_after(response.headers());
-        let body = read_capped(response, MAX_ERROR_BODY_BYTES, self.options.request_timeout)
-            .await
-            .map(|(bytes, _)| bytes)
-            .unwrap_or_default();
+        let body = read_capped(
+            response,
+            ERROR_BODY_EXCERPT_BYTES,
+            self.options.request_timeout,
+        )
+        .await
+        .map(|(bytes, _)| bytes)
+        .unwrap_or_default();
         let text: String = String::from_utf8_lossy(&body)
             .chars()
             .filter(|c| !c.is_control())
@@ -746,7 +777,7 @@ impl RegistryClient {
         Ok(digest)
     }
 
-    /// A manifest's bytes, at most [`MAX_MANIFEST_BYTES`].
+    /// A manifest's bytes, at most `maxManifestBytes`.
     async fn manifest_bytes(
         &self,
         image: &ImageRef,
@@ -757,17 +788,20 @@ impl RegistryClient {
         let response = self
             .send(image, creds, Method::GET, path, Some(&accept))
             .await?;
-        let too_large = |size: String| {
-            RegistryError::from(ManifestError::Invalid(format!(
-                "{size} bytes, above {MAX_MANIFEST_BYTES}"
-            )))
+        let cap = self.options.max_manifest_bytes;
+        let too_large = |size: String| RegistryError::TooLarge {
+            registry: image.registry().to_string(),
+            what: "manifest",
+            size,
+            limit: "maxManifestBytes",
+            limit_bytes: cap,
         };
         if let Some(length) = response.content_length()
-            && length > MAX_MANIFEST_BYTES as u64
+            && length > cap as u64
         {
             return Err(too_large(length.to_string()));
         }
-        match read_capped(response, MAX_MANIFEST_BYTES, self.options.request_timeout).await {
+        match read_capped(response, cap, self.options.request_timeout).await {
             Ok((_, true)) => Err(too_large("more than".into())),
             Ok((bytes, false)) => Ok(bytes),
             Err(ReadError::Timeout) => Err(self.timeout()),
@@ -999,7 +1033,7 @@ mod tests {
         assert_eq!(client.backoff(1), Duration::from_millis(100));
         assert_eq!(client.backoff(2), Duration::from_millis(200));
         assert_eq!(client.backoff(3), Duration::from_millis(400));
-        assert_eq!(client.backoff(40), MAX_BACKOFF);
+        assert_eq!(client.backoff(40), DEFAULT_MAX_RETRY_BACKOFF);
     }
 
     #[test]

@@ -586,6 +586,10 @@ fn registry_error(error: RegistryError) -> ScanError {
             limit: "maxRetryAfterSeconds",
             detail: error.to_string(),
         },
+        RegistryError::TooLarge { limit, .. } => ScanError::Limit {
+            limit,
+            detail: error.to_string(),
+        },
         RegistryError::TooManyRedirects { .. } => ScanError::Limit {
             limit: "maxRegistryRedirects",
             detail: error.to_string(),

@@ -2,7 +2,10 @@
 //! config key (camelCase) with a default.
 
 use crate::inventory::LayerLimits;
-use crate::registry::client::RegistryOptions;
+use crate::registry::client::{
+    DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_RETRY_BACKOFF, DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
+    RegistryOptions,
+};
 use crate::registry::{Platform, RegistryPolicy};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -35,6 +38,12 @@ pub struct ScannerConfig {
     pub max_retry_after_seconds: f64,
     /// Redirects followed per registry request (`maxRegistryRedirects`, 5).
     pub max_registry_redirects: usize,
+    /// Largest manifest or image index read (`maxManifestBytes`, 4 MiB).
+    pub max_manifest_bytes: usize,
+    /// Largest token-server answer read (`maxTokenResponseBytes`, 1 MiB).
+    pub max_token_response_bytes: usize,
+    /// Longest single wait between retries (`maxRetryBackoffSeconds`, 30).
+    pub max_retry_backoff_seconds: f64,
     /// Layers downloaded at once, over all scans (`maxParallelLayerDownloads`, 4).
     pub max_parallel_layer_downloads: usize,
     /// Approximate memory for cached layer results (`layerCacheBytes`, 256 MiB).
@@ -59,6 +68,9 @@ impl Default for ScannerConfig {
             registry_retry_backoff_seconds: 0.5,
             max_retry_after_seconds: 10.0,
             max_registry_redirects: 5,
+            max_manifest_bytes: DEFAULT_MAX_MANIFEST_BYTES,
+            max_token_response_bytes: DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
+            max_retry_backoff_seconds: DEFAULT_MAX_RETRY_BACKOFF.as_secs_f64(),
             max_parallel_layer_downloads: 4,
             layer_cache_bytes: 256 << 20,
             platform: Platform::default(),
@@ -94,6 +106,12 @@ impl ScannerConfig {
             retry_backoff: seconds(self.registry_retry_backoff_seconds, 0.5),
             max_retry_after: seconds(self.max_retry_after_seconds, 10.0),
             max_redirects: self.max_registry_redirects,
+            max_manifest_bytes: self.max_manifest_bytes,
+            max_token_response_bytes: self.max_token_response_bytes,
+            max_retry_backoff: seconds(
+                self.max_retry_backoff_seconds,
+                DEFAULT_MAX_RETRY_BACKOFF.as_secs_f64(),
+            ),
         }
     }
 }

@@ -23,6 +23,8 @@ const REQUEST_SECONDS: f64 = 2.0;
 const WHOLE_SCAN_SECONDS: f64 = 4.0;
 const RETRY_BACKOFF_SECONDS: f64 = 0.1;
 const MAX_RETRY_AFTER_SECONDS: f64 = 3.0;
+/// Far above any real manifest (a few KiB), far below the default.
+const MAX_MANIFEST_BYTES: usize = 64 << 10;
 /// How long a case may take to reach its final outcome (generous: the
 /// longest case is the trickle, stopped by the whole-scan budget).
 const SETTLE: Duration = Duration::from_secs(20);
@@ -161,6 +163,34 @@ fn cases() -> Vec<Case> {
             outcome: Error("truncated"),
         },
         Case {
+            name: "manifest-oversize-declared",
+            rules: vec![
+                Rule::always(
+                    manifests("manifest-oversize-declared"),
+                    Fault::Oversize {
+                        bytes: 4 * MAX_MANIFEST_BYTES,
+                        declare_length: true,
+                    },
+                )
+                .method("GET"),
+            ],
+            outcome: Error("limit maxManifestBytes exceeded"),
+        },
+        Case {
+            name: "manifest-oversize-streamed",
+            rules: vec![
+                Rule::always(
+                    manifests("manifest-oversize-streamed"),
+                    Fault::Oversize {
+                        bytes: 4 * MAX_MANIFEST_BYTES,
+                        declare_length: false,
+                    },
+                )
+                .method("GET"),
+            ],
+            outcome: Error("limit maxManifestBytes exceeded"),
+        },
+        Case {
             name: "blob-redirect-loop",
             rules: vec![Rule::always(
                 blob("blob-redirect-loop"),
@@ -231,6 +261,7 @@ async fn every_registry_fault_ends_named_or_retried_and_reviews_stay_in_budget()
     scanner.scan_timeout_seconds = WHOLE_SCAN_SECONDS;
     scanner.registry_retry_backoff_seconds = RETRY_BACKOFF_SECONDS;
     scanner.max_retry_after_seconds = MAX_RETRY_AFTER_SECONDS;
+    scanner.max_manifest_bytes = MAX_MANIFEST_BYTES;
     scanner.max_parallel_layer_downloads = cases.len();
     let mut options = Options::default();
     options.config.orchestrator.scan_timeout = ConfigDuration(SCAN_TIMEOUT);

@@ -41,6 +41,9 @@ pub enum Fault {
     CorruptBody,
     /// Declare the whole length, send half the body, close.
     Truncate,
+    /// Answer 200 with `bytes` of JSON-looking padding, its length declared
+    /// or not (then the body ends when the connection closes).
+    Oversize { bytes: usize, declare_length: bool },
     /// Redirect to the same URL, forever.
     RedirectLoop,
     /// Redirect to `location`.
@@ -60,6 +63,7 @@ impl Fault {
             Fault::Status { .. } => "status",
             Fault::CorruptBody => "corrupt-body",
             Fault::Truncate => "truncate",
+            Fault::Oversize { .. } => "oversize",
             Fault::RedirectLoop => "redirect-loop",
             Fault::Redirect(_) => "redirect",
         }
@@ -238,6 +242,31 @@ async fn handle(state: Arc<State>, mut client: TcpStream) -> std::io::Result<()>
                 body.len()
             );
             client.write_all(answer.as_bytes()).await?;
+            return client.shutdown().await;
+        }
+        Fault::Oversize {
+            bytes,
+            declare_length,
+        } => {
+            let length = if *declare_length {
+                format!("Content-Length: {bytes}\r\n")
+            } else {
+                String::new()
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n{length}Connection: close\r\n\r\n"
+            );
+            client.write_all(head.as_bytes()).await?;
+            let padding = vec![b' '; 64 << 10];
+            let mut left = *bytes;
+            while left > 0 {
+                let piece = left.min(padding.len());
+                // The client may hang up once it has seen enough.
+                if client.write_all(&padding[..piece]).await.is_err() {
+                    return Ok(());
+                }
+                left -= piece;
+            }
             return client.shutdown().await;
         }
         Fault::RedirectLoop | Fault::Redirect(_) => {
