@@ -60,9 +60,10 @@ impl From<StoredSource> for SeveritySource {
     }
 }
 
-/// A record as stored.
+/// A record as stored (also the loader's hand-over from its worker
+/// threads, see `load::UnitResult`).
 #[derive(Serialize, Deserialize)]
-struct StoredRecord {
+pub(super) struct StoredRecord {
     id: ArcStr,
     aliases: Vec<ArcStr>,
     upstream: Vec<ArcStr>,
@@ -72,6 +73,38 @@ struct StoredRecord {
     severity_source: StoredSource,
     cvss_score: Option<f64>,
     cvss_vector: Option<ArcStr>,
+}
+
+impl From<&VulnRecord> for StoredRecord {
+    fn from(r: &VulnRecord) -> StoredRecord {
+        StoredRecord {
+            id: r.id.clone(),
+            aliases: r.aliases.clone(),
+            upstream: r.upstream.clone(),
+            summary: r.summary.clone(),
+            published: r.published.clone(),
+            severity: r.severity,
+            severity_source: StoredSource::from(&r.severity_source),
+            cvss_score: r.cvss_score,
+            cvss_vector: r.cvss_vector.clone(),
+        }
+    }
+}
+
+impl From<StoredRecord> for VulnRecord {
+    fn from(r: StoredRecord) -> VulnRecord {
+        VulnRecord {
+            id: r.id,
+            aliases: r.aliases,
+            upstream: r.upstream,
+            summary: r.summary,
+            published: r.published,
+            severity: r.severity,
+            severity_source: r.severity_source.into(),
+            cvss_score: r.cvss_score,
+            cvss_vector: r.cvss_vector,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,21 +130,7 @@ pub fn write_snapshot(db: &Database, path: &Path) -> Result<(), SnapshotError> {
         path: path.to_path_buf(),
         source,
     };
-    let records = db
-        .records
-        .iter()
-        .map(|r| StoredRecord {
-            id: r.id.clone(),
-            aliases: r.aliases.clone(),
-            upstream: r.upstream.clone(),
-            summary: r.summary.clone(),
-            published: r.published.clone(),
-            severity: r.severity,
-            severity_source: StoredSource::from(&r.severity_source),
-            cvss_score: r.cvss_score,
-            cvss_vector: r.cvss_vector.clone(),
-        })
-        .collect();
+    let records = db.records.iter().map(StoredRecord::from).collect();
     let stored = Stored {
         format: SNAPSHOT_FORMAT,
         revision: db.revision.clone(),
@@ -152,21 +171,7 @@ pub fn read_snapshot(path: &Path) -> Result<Database, SnapshotError> {
     if stored.format != SNAPSHOT_FORMAT {
         return Err(invalid(path, format!("format {}", stored.format)));
     }
-    let records = stored
-        .records
-        .into_iter()
-        .map(|r| VulnRecord {
-            id: r.id,
-            aliases: r.aliases,
-            upstream: r.upstream,
-            summary: r.summary,
-            published: r.published,
-            severity: r.severity,
-            severity_source: r.severity_source.into(),
-            cvss_score: r.cvss_score,
-            cvss_vector: r.cvss_vector,
-        })
-        .collect();
+    let records = stored.records.into_iter().map(VulnRecord::from).collect();
     let mut index = HashMap::with_capacity(stored.index.len());
     for (eco, name, entries) in stored.index {
         index.insert((eco, name), entries);
