@@ -15,6 +15,9 @@ pub enum ReferenceError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRef {
     inner: oci_client::Reference,
+    /// `inner.whole()`, built once: every warm review used to rebuild it
+    /// (twice) for a cache key and the verdict.
+    normalized: Arc<str>,
 }
 
 /// Longest reference accepted; Kubernetes itself has no limit, but a
@@ -69,7 +72,20 @@ impl ImageRef {
                 "ambiguous: normalised to {whole:?}, which names another image or none"
             )));
         }
-        Ok(ImageRef { inner })
+        Ok(ImageRef::new(inner, whole))
+    }
+
+    fn new(inner: oci_client::Reference, whole: String) -> ImageRef {
+        ImageRef {
+            inner,
+            normalized: whole.into(),
+        }
+    }
+
+    /// The normalised reference (`docker.io/library/nginx:latest`), as
+    /// [`fmt::Display`] prints it.
+    pub fn normalized(&self) -> &Arc<str> {
+        &self.normalized
     }
 
     /// The registry host (and port) as written, `docker.io` for Docker Hub.
@@ -91,13 +107,13 @@ impl ImageRef {
 
     /// The same repository pinned to `digest` (tag dropped).
     pub fn with_digest(&self, digest: &str) -> ImageRef {
-        ImageRef {
-            inner: oci_client::Reference::with_digest(
-                self.registry().to_string(),
-                self.repository().to_string(),
-                digest.to_string(),
-            ),
-        }
+        let inner = oci_client::Reference::with_digest(
+            self.registry().to_string(),
+            self.repository().to_string(),
+            digest.to_string(),
+        );
+        let whole = inner.whole();
+        ImageRef::new(inner, whole)
     }
 
     pub fn as_oci(&self) -> &oci_client::Reference {
@@ -107,6 +123,6 @@ impl ImageRef {
 
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.inner.whole())
+        f.write_str(&self.normalized)
     }
 }
