@@ -1,8 +1,9 @@
 //! Image references, normalised the way Kubernetes does
 //! (`nginx` → `docker.io/library/nginx:latest`).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// Why an image reference was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,24 +26,28 @@ pub struct ImageRef {
 pub const MAX_REFERENCE_LEN: usize = 4096;
 
 /// How many parsed references [`ImageRef::parse_cached`] remembers.
-pub const PARSED_REFERENCE_CACHE_ENTRIES: u64 = 10_000;
+pub const PARSED_REFERENCE_CACHE_ENTRIES: usize = 10_000;
 
 impl ImageRef {
     /// [`ImageRef::parse`], remembered: the grammar is a backtracking regex
     /// that cost more than the rest of a warm admission review, and the same
     /// few references come back on every review. Errors are not remembered.
+    /// A read-locked map rather than a moka cache: a hit is one hash and one
+    /// probe, with no recency bookkeeping; when full it is emptied.
     pub fn parse_cached(reference: &str) -> Result<Arc<ImageRef>, ReferenceError> {
-        static CACHE: OnceLock<moka::sync::Cache<String, Arc<ImageRef>>> = OnceLock::new();
-        let cache = CACHE.get_or_init(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(PARSED_REFERENCE_CACHE_ENTRIES)
-                .build()
-        });
-        if let Some(hit) = cache.get(reference) {
+        type Parsed = HashMap<Box<str>, Arc<ImageRef>>;
+        static CACHE: OnceLock<RwLock<Parsed>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(hit) = cache.read().ok().and_then(|c| c.get(reference).cloned()) {
             return Ok(hit);
         }
         let parsed = Arc::new(ImageRef::parse(reference)?);
-        cache.insert(reference.to_string(), parsed.clone());
+        if let Ok(mut cache) = cache.write() {
+            if cache.len() >= PARSED_REFERENCE_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(reference.into(), parsed.clone());
+        }
         Ok(parsed)
     }
 
