@@ -26,6 +26,10 @@ type Labels = Vec<(&'static str, String)>;
 /// The caches whose hits every warm review counts.
 const HOT_CACHES: [&str; 2] = ["tag", "verdict"];
 
+/// The endpoints and verdicts whose review metrics are kept as handles.
+const REVIEW_ENDPOINTS: [&str; 2] = ["validate", "mutate"];
+const REVIEW_VERDICTS: [&str; 4] = ["allowed", "denied", "warned", "invalid"];
+
 /// Labels of the per-request metrics: fixed names and values, so counting a
 /// review allocates nothing.
 type StaticLabels<const N: usize> = [(&'static str, &'static str); N];
@@ -48,6 +52,10 @@ pub struct Metrics {
     /// (so a series still appears only once counted): a warm review counts
     /// two hits per image, and the family's lock and label hash showed.
     cache_hits: Arc<[OnceLock<Counter>; HOT_CACHES.len()]>,
+    /// The same for the per-review counter and histogram, by endpoint and
+    /// verdict (both counted on every review).
+    review_handles:
+        Arc<[OnceLock<(Counter, Histogram)>; REVIEW_ENDPOINTS.len() * REVIEW_VERDICTS.len()]>,
     scans: Family<Labels, Counter>,
     scan_seconds: Family<Labels, Histogram>,
     limits: Family<Labels, Counter>,
@@ -143,6 +151,7 @@ impl Metrics {
             review_seconds,
             cache,
             cache_hits: Arc::new(Default::default()),
+            review_handles: Arc::new(std::array::from_fn(|_| OnceLock::new())),
             scans,
             scan_seconds,
             limits,
@@ -154,6 +163,21 @@ impl Metrics {
     }
 
     pub fn review(&self, endpoint: &'static str, verdict: &'static str, seconds: f64) {
+        let endpoint_index = REVIEW_ENDPOINTS.iter().position(|e| *e == endpoint);
+        let verdict_index = REVIEW_VERDICTS.iter().position(|v| *v == verdict);
+        if let (Some(e), Some(v)) = (endpoint_index, verdict_index) {
+            let (count, duration) =
+                self.review_handles[e * REVIEW_VERDICTS.len() + v].get_or_init(|| {
+                    let count = self
+                        .reviews
+                        .get_or_create(&[("endpoint", endpoint), ("verdict", verdict)]);
+                    let duration = self.review_seconds.get_or_create(&[("endpoint", endpoint)]);
+                    (count.clone(), duration.clone())
+                });
+            count.inc();
+            duration.observe(seconds);
+            return;
+        }
         self.reviews
             .get_or_create(&[("endpoint", endpoint), ("verdict", verdict)])
             .inc();
