@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Installs the global tracing subscriber; a second call is a no-op.
 pub fn init_logging(config: &TelemetryConfig) {
@@ -22,6 +22,13 @@ pub fn init_logging(config: &TelemetryConfig) {
 }
 
 type Labels = Vec<(&'static str, String)>;
+
+/// The caches whose hits every warm review counts.
+const HOT_CACHES: [&str; 2] = ["tag", "verdict"];
+
+/// The endpoints and verdicts whose review metrics are kept as handles.
+const REVIEW_ENDPOINTS: [&str; 2] = ["validate", "mutate"];
+const REVIEW_VERDICTS: [&str; 4] = ["allowed", "denied", "warned", "invalid"];
 
 /// Labels of the per-request metrics: fixed names and values, so counting a
 /// review allocates nothing.
@@ -41,6 +48,14 @@ pub struct Metrics {
     reviews: Family<StaticLabels<2>, Counter>,
     review_seconds: Family<StaticLabels<1>, Histogram>,
     cache: Family<StaticLabels<2>, Counter>,
+    /// The hit counters of the hot caches, taken from `cache` on first use
+    /// (so a series still appears only once counted): a warm review counts
+    /// two hits per image, and the family's lock and label hash showed.
+    cache_hits: Arc<[OnceLock<Counter>; HOT_CACHES.len()]>,
+    /// The same for the per-review counter and histogram, by endpoint and
+    /// verdict (both counted on every review).
+    review_handles:
+        Arc<[OnceLock<(Counter, Histogram)>; REVIEW_ENDPOINTS.len() * REVIEW_VERDICTS.len()]>,
     scans: Family<Labels, Counter>,
     scan_seconds: Family<Labels, Histogram>,
     limits: Family<Labels, Counter>,
@@ -135,6 +150,8 @@ impl Metrics {
             reviews,
             review_seconds,
             cache,
+            cache_hits: Arc::new(Default::default()),
+            review_handles: Arc::new(std::array::from_fn(|_| OnceLock::new())),
             scans,
             scan_seconds,
             limits,
@@ -146,6 +163,21 @@ impl Metrics {
     }
 
     pub fn review(&self, endpoint: &'static str, verdict: &'static str, seconds: f64) {
+        let endpoint_index = REVIEW_ENDPOINTS.iter().position(|e| *e == endpoint);
+        let verdict_index = REVIEW_VERDICTS.iter().position(|v| *v == verdict);
+        if let (Some(e), Some(v)) = (endpoint_index, verdict_index) {
+            let (count, duration) =
+                self.review_handles[e * REVIEW_VERDICTS.len() + v].get_or_init(|| {
+                    let count = self
+                        .reviews
+                        .get_or_create(&[("endpoint", endpoint), ("verdict", verdict)]);
+                    let duration = self.review_seconds.get_or_create(&[("endpoint", endpoint)]);
+                    (count.clone(), duration.clone())
+                });
+            count.inc();
+            duration.observe(seconds);
+            return;
+        }
         self.reviews
             .get_or_create(&[("endpoint", endpoint), ("verdict", verdict)])
             .inc();
@@ -155,6 +187,16 @@ impl Metrics {
     }
 
     pub fn cache_lookup(&self, cache: &'static str, hit: bool) {
+        if let Some(slot) = HOT_CACHES.iter().position(|c| *c == cache).filter(|_| hit) {
+            self.cache_hits[slot]
+                .get_or_init(|| {
+                    self.cache
+                        .get_or_create(&[("cache", cache), ("result", "hit")])
+                        .clone()
+                })
+                .inc();
+            return;
+        }
         let result = if hit { "hit" } else { "miss" };
         self.cache
             .get_or_create(&[("cache", cache), ("result", result)])

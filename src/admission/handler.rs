@@ -10,9 +10,10 @@ use super::response;
 use super::review::{AdmissionRequest, AdmissionResponse, ResponseStatus};
 use crate::config::WebhookConfig;
 use crate::policy::eval::{EvalInput, ImageOutcome, ImageResult, ProblemKind, Verdict, evaluate};
-use crate::registry::ImageRef;
-use crate::scan::orchestrator::{Lookup, Orchestrator};
+use crate::registry::{Credentials, ImageRef};
+use crate::scan::orchestrator::{CredentialSource, Lookup, Orchestrator};
 use crate::telemetry::Metrics;
+use async_trait::async_trait;
 use std::sync::Arc;
 
 /// The current time; injected so tests can stand on an exception's expiry day.
@@ -68,29 +69,21 @@ impl Admission {
                 ),
             );
         }
-        let namespace = request.namespace.clone().unwrap_or_default();
-        let images = self.look_up(&namespace, &pod).await;
-        let verdict = self.judge(&namespace, &pod, &images);
-        self.report(request, &namespace, &pod, &verdict);
-        response::build(&request.uid, &pod.kind, &namespace, &pod.name, &verdict)
+        let namespace = request.namespace.as_deref().unwrap_or_default();
+        let images = self.look_up(namespace, &pod).await;
+        let verdict = self.judge(namespace, &pod, &images);
+        self.report(request, namespace, &pod, &verdict);
+        response::build(&request.uid, &pod.kind, namespace, &pod.name, &verdict)
     }
 
     async fn look_up(&self, namespace: &str, pod: &ReviewedPod) -> Vec<ImageOutcome> {
         let deadline = self.orchestrator.deadline();
-        // Looking up pull secrets shares the budget: a slow API server must
-        // not hold the review past it. Without them, public images still scan.
-        let creds = match tokio::time::timeout_at(
+        let creds = PodCredentials {
+            admission: self,
+            namespace,
+            pod,
             deadline,
-            self.credentials.for_pod(namespace, &pod.pull_secrets),
-        )
-        .await
-        {
-            Ok(creds) => creds,
-            Err(_) => {
-                self.metrics.limit_hit("scanTimeout");
-                tracing::warn!(namespace, name = %pod.name, "pull credentials not found within scanTimeout; scanning anonymously");
-                Default::default()
-            }
+            found: tokio::sync::OnceCell::new(),
         };
         let lookups = pod.images.iter().map(|reference| {
             let creds = &creds;
@@ -100,7 +93,7 @@ impl Admission {
                     Err(err) => {
                         return ImageOutcome {
                             reference: reference.clone(),
-                            normalized: reference.clone(),
+                            normalized: reference.as_str().into(),
                             digest: None,
                             result: ImageResult::Failed(err.to_string()),
                             running: None,
@@ -114,7 +107,7 @@ impl Admission {
                     .and_then(|d| self.running.running(d));
                 ImageOutcome {
                     reference: reference.clone(),
-                    normalized: image.to_string(),
+                    normalized: image.normalized().clone(),
                     running,
                     digest: found.digest,
                     result: match found.outcome {
@@ -222,6 +215,39 @@ impl Admission {
                 "reviewed"
             );
         }
+    }
+}
+
+/// The pod's registry credentials, looked up once, on the first cache miss
+/// that needs them (a warm review needs none).
+struct PodCredentials<'a> {
+    admission: &'a Admission,
+    namespace: &'a str,
+    pod: &'a ReviewedPod,
+    deadline: tokio::time::Instant,
+    found: tokio::sync::OnceCell<Credentials>,
+}
+
+#[async_trait]
+impl CredentialSource for PodCredentials<'_> {
+    async fn credentials(&self) -> &Credentials {
+        self.found
+            .get_or_init(|| async {
+                let (namespace, pod) = (self.namespace, self.pod);
+                // Looking up pull secrets shares the budget: a slow API server
+                // must not hold the review past it. Without them, public
+                // images still scan.
+                let lookup = self.admission.credentials.for_pod(namespace, &pod.pull_secrets);
+                match tokio::time::timeout_at(self.deadline, lookup).await {
+                    Ok(creds) => creds,
+                    Err(_) => {
+                        self.admission.metrics.limit_hit("scanTimeout");
+                        tracing::warn!(namespace, name = %pod.name, "pull credentials not found within scanTimeout; scanning anonymously");
+                        Credentials::default()
+                    }
+                }
+            })
+            .await
     }
 }
 

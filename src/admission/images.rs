@@ -4,8 +4,10 @@
 use super::ports::PodPullSecrets;
 use super::review::{AdmissionRequest, Operation};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// A pod spec under review, with what policy needs around it.
 #[derive(Debug, Clone)]
@@ -126,32 +128,10 @@ pub fn extract(
     }))
 }
 
-/// One level of an object on the way to its pod spec: only the keys on
-/// the path are kept (as raw JSON, not parsed further), and the metadata.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Level<'a> {
-    #[serde(default)]
-    metadata: Option<Metadata>,
-    #[serde(borrow, default)]
-    spec: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    template: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    job_template: Option<&'a RawValue>,
-}
-
-impl<'a> Level<'a> {
-    fn get(&self, key: &str) -> Option<&'a RawValue> {
-        let value = match key {
-            "spec" => self.spec,
-            "template" => self.template,
-            "jobTemplate" => self.job_template,
-            _ => None,
-        };
-        value.filter(|v| v.get() != "null")
-    }
-}
+/// The keys a level of an object on the way to its pod spec may have; each
+/// is read only if it is on the path (and checked for duplicates always, as
+/// a derived struct with these fields would).
+const LEVEL_FIELDS: &[&str] = &["metadata", "spec", "template", "jobTemplate"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -162,6 +142,173 @@ struct Metadata {
     generate_name: Option<String>,
     #[serde(default)]
     annotations: Option<BTreeMap<String, String>>,
+}
+
+/// One level of the object, read in the same pass as everything below it:
+/// the pod spec used to be re-parsed from raw JSON at every level, so a
+/// CronJob's was scanned six times per review.
+struct Level {
+    metadata: Option<Metadata>,
+    next: Option<Next>,
+}
+
+enum Next {
+    Level(Box<Level>),
+    Spec(PodSpecView),
+}
+
+/// Reads a [`Level`] whose key `rest[0]` leads on (to another level, or to
+/// the pod spec when it is the last key); other keys are skipped unbuilt.
+#[derive(Clone, Copy)]
+struct LevelSeed<'p> {
+    rest: &'p [&'p str],
+}
+
+/// Reads the value under the path key: `null` counts as absent.
+struct NextSeed<'p> {
+    rest: &'p [&'p str],
+}
+
+impl<'de> DeserializeSeed<'de> for NextSeed<'_> {
+    type Value = Option<Next>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NextSeed<'_> {
+    type Value = Option<Next>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        match self.rest {
+            [_] => PodSpecView::deserialize(deserializer).map(|spec| Some(Next::Spec(spec))),
+            [_, rest @ ..] => LevelSeed { rest }
+                .deserialize(deserializer)
+                .map(|level| Some(Next::Level(Box::new(level)))),
+            [] => IgnoredAny::deserialize(deserializer).map(|_| None),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for LevelSeed<'_> {
+    type Value = Level;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Level, D::Error> {
+        deserializer.deserialize_struct("Level", LEVEL_FIELDS, self)
+    }
+}
+
+impl<'de> Visitor<'de> for LevelSeed<'_> {
+    type Value = Level;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("struct Level")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Level, A::Error> {
+        let mut seen = [false; 4];
+        let mut level = Level {
+            metadata: None,
+            next: None,
+        };
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let Some(field) = LEVEL_FIELDS.iter().position(|f| *f == key) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if std::mem::replace(&mut seen[field], true) {
+                return Err(de::Error::duplicate_field(LEVEL_FIELDS[field]));
+            }
+            self.read_field(field, &mut level, |seed| map.next_value_seed(seed))?;
+        }
+        Ok(level)
+    }
+
+    /// A derived struct also reads an array, its fields in order.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Level, A::Error> {
+        let mut level = Level {
+            metadata: None,
+            next: None,
+        };
+        for field in 0..LEVEL_FIELDS.len() {
+            let mut more = true;
+            self.read_field(field, &mut level, |seed| {
+                let value = seq.next_element_seed(seed)?;
+                more = value.is_some();
+                Ok(value.unwrap_or_default())
+            })?;
+            if !more {
+                break;
+            }
+        }
+        Ok(level)
+    }
+}
+
+impl LevelSeed<'_> {
+    /// Reads field `field` (an index into [`LEVEL_FIELDS`]) through `read`.
+    fn read_field<E>(
+        self,
+        field: usize,
+        level: &mut Level,
+        mut read: impl FnMut(FieldSeed<'_>) -> Result<FieldValue, E>,
+    ) -> Result<(), E> {
+        let seed = if field == 0 {
+            FieldSeed::Metadata
+        } else if self.rest.first() == Some(&LEVEL_FIELDS[field]) {
+            FieldSeed::Next(NextSeed { rest: self.rest })
+        } else {
+            FieldSeed::Skip
+        };
+        match read(seed)? {
+            FieldValue::Metadata(metadata) => level.metadata = metadata,
+            FieldValue::Next(next) => level.next = next,
+            FieldValue::Skipped => {}
+        }
+        Ok(())
+    }
+}
+
+/// How one field of a level is read.
+enum FieldSeed<'p> {
+    Metadata,
+    Next(NextSeed<'p>),
+    Skip,
+}
+
+#[derive(Default)]
+enum FieldValue {
+    Metadata(Option<Metadata>),
+    Next(Option<Next>),
+    #[default]
+    Skipped,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = FieldValue;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<FieldValue, D::Error> {
+        match self {
+            FieldSeed::Metadata => {
+                Option::<Metadata>::deserialize(deserializer).map(FieldValue::Metadata)
+            }
+            FieldSeed::Next(seed) => seed.deserialize(deserializer).map(FieldValue::Next),
+            FieldSeed::Skip => IgnoredAny::deserialize(deserializer).map(|_| FieldValue::Skipped),
+        }
+    }
 }
 
 /// The parts of a pod spec admission reads; everything else is skipped
@@ -200,47 +347,53 @@ struct FoundSpec {
     containers: Vec<ContainerImage>,
 }
 
-/// The pod spec at `path` (`path` ends at the pod or the template).
+/// The pod spec at `path` (`path` ends at the pod or the template), read in
+/// one pass over the object.
 fn pod_spec_at(object: &RawValue, path: &[&str], kind: &str) -> Result<FoundSpec, ExtractError> {
     let template_path: &'static str = if path.len() == 1 {
         "spec"
     } else {
         "pod template"
     };
-    let invalid = |source| ExtractError::Spec {
-        kind: kind.to_string(),
-        path: template_path,
-        source,
-    };
     let missing = |path| ExtractError::Missing {
         kind: kind.to_string(),
         path,
     };
-    let mut level: Level = serde_json::from_str(object.get()).map_err(invalid)?;
-    let object_meta = level.metadata.take().unwrap_or_default();
-    // Walk down to the pod (for a Pod) or the template (for a workload).
-    let mut holder = None;
-    for key in path {
-        let next = level.get(key).ok_or_else(|| missing(template_path))?;
-        holder = Some(next);
-        if path.len() > 1 {
-            level = serde_json::from_str(next.get()).map_err(invalid)?;
-        }
+    // The keys down to the pod spec: a workload's template holds it under `spec`.
+    let mut keys = path.to_vec();
+    if path.len() > 1 {
+        keys.push("spec");
     }
-    let holder = holder.ok_or_else(|| missing(template_path))?;
-    let (spec, template_annotations) = if path.len() == 1 {
-        (holder, BTreeMap::new())
+    let mut deserializer = serde_json::Deserializer::from_str(object.get());
+    let mut level = LevelSeed { rest: &keys }
+        .deserialize(&mut deserializer)
+        .and_then(|level| deserializer.end().map(|()| level))
+        .map_err(|source| ExtractError::Spec {
+            kind: kind.to_string(),
+            path: template_path,
+            source,
+        })?;
+    let object_meta = level.metadata.take().unwrap_or_default();
+    // Walk down to the pod spec; the level above it is the pod or the template.
+    let mut depth = 0;
+    let view = loop {
+        depth += 1;
+        let last = depth == keys.len();
+        match level.next.take() {
+            Some(Next::Level(next)) => level = *next,
+            Some(Next::Spec(view)) => break view,
+            None if last && path.len() > 1 => return Err(missing("pod template spec")),
+            None => return Err(missing(template_path)),
+        }
+    };
+    let template_annotations = if path.len() == 1 {
+        BTreeMap::new()
     } else {
-        let spec = level
-            .get("spec")
-            .ok_or_else(|| missing("pod template spec"))?;
-        let annotations = level
+        level
             .metadata
             .and_then(|m| m.annotations)
-            .unwrap_or_default();
-        (spec, annotations)
+            .unwrap_or_default()
     };
-    let view: PodSpecView = serde_json::from_str(spec.get()).map_err(invalid)?;
     let lists = [
         ("initContainers", view.init_containers.unwrap_or_default()),
         ("containers", view.containers),
@@ -398,5 +551,230 @@ mod tests {
                 .to_string()
                 .contains("not a valid pod spec")
         );
+    }
+
+    /// The extraction before the one-pass reader: every level re-parsed from
+    /// raw JSON. Kept as the oracle the one-pass reader must agree with.
+    mod before {
+        use super::super::{Metadata, PodSpecView};
+        use serde::Deserialize;
+        use serde_json::value::RawValue;
+
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Level<'a> {
+            #[serde(default)]
+            metadata: Option<Metadata>,
+            #[serde(borrow, default)]
+            spec: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            template: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            job_template: Option<&'a RawValue>,
+        }
+
+        impl<'a> Level<'a> {
+            fn get(&self, key: &str) -> Option<&'a RawValue> {
+                let value = match key {
+                    "spec" => self.spec,
+                    "template" => self.template,
+                    "jobTemplate" => self.job_template,
+                    _ => None,
+                };
+                value.filter(|v| v.get() != "null")
+            }
+        }
+
+        /// `Ok((object metadata, template annotations, images))` or the
+        /// error's kind (`"invalid"` or the missing path).
+        pub type Outcome = Result<(String, String, Vec<String>), String>;
+
+        pub fn pod_spec_at(object: &RawValue, path: &[&str]) -> Outcome {
+            let template_path = if path.len() == 1 {
+                "spec"
+            } else {
+                "pod template"
+            };
+            let invalid = |_| "invalid".to_string();
+            let mut level: Level = serde_json::from_str(object.get()).map_err(invalid)?;
+            let object_meta = level.metadata.take().unwrap_or_default();
+            let mut holder = None;
+            for key in path {
+                let next = level.get(key).ok_or_else(|| template_path.to_string())?;
+                holder = Some(next);
+                if path.len() > 1 {
+                    level = serde_json::from_str(next.get()).map_err(invalid)?;
+                }
+            }
+            let holder = holder.ok_or_else(|| template_path.to_string())?;
+            let (spec, template) = if path.len() == 1 {
+                (holder, Default::default())
+            } else {
+                let spec = level
+                    .get("spec")
+                    .ok_or_else(|| "pod template spec".to_string())?;
+                (
+                    spec,
+                    level
+                        .metadata
+                        .and_then(|m| m.annotations)
+                        .unwrap_or_default(),
+                )
+            };
+            let view: PodSpecView = serde_json::from_str(spec.get()).map_err(invalid)?;
+            let images = view
+                .init_containers
+                .into_iter()
+                .flatten()
+                .chain(view.containers)
+                .chain(view.ephemeral_containers.into_iter().flatten())
+                .filter_map(|c| c.image)
+                .collect();
+            Ok((format!("{object_meta:?}"), format!("{template:?}"), images))
+        }
+    }
+
+    fn one_pass(object: &RawValue, path: &[&str]) -> before::Outcome {
+        match pod_spec_at(object, path, "K") {
+            Ok(found) => {
+                let mut images: Vec<String> = vec![];
+                for list in ["initContainers", "containers", "ephemeralContainers"] {
+                    images.extend(
+                        found
+                            .containers
+                            .iter()
+                            .filter(|c| c.list == list)
+                            .map(|c| c.image.clone()),
+                    );
+                }
+                Ok((
+                    format!("{:?}", found.object_meta),
+                    format!("{:?}", found.template_annotations),
+                    images,
+                ))
+            }
+            Err(ExtractError::Spec { .. }) => Err("invalid".into()),
+            Err(ExtractError::Missing { path, .. }) => Err(path.into()),
+        }
+    }
+
+    /// JSON built from the keys the reader looks at, in any shape.
+    fn shaped_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            Just(json!("app:1")),
+            Just(json!("x")),
+            Just(json!(3)),
+            Just(json!({})),
+            Just(json!([])),
+        ];
+        let keys = prop_oneof![
+            Just("metadata"),
+            Just("spec"),
+            Just("template"),
+            Just("jobTemplate"),
+            Just("containers"),
+            Just("initContainers"),
+            Just("image"),
+            Just("annotations"),
+            Just("name"),
+            Just("other"),
+        ];
+        leaf.prop_recursive(6, 64, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..4).prop_map(|entries| {
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    /// Duplicate keys, which a `Value` cannot hold, by text.
+    #[test]
+    fn one_pass_refuses_duplicates_as_before() {
+        let paths: [&[&str]; 2] = [&["spec"], &["spec", "template"]];
+        for text in [
+            r#"{"spec": {"containers": []}, "spec": null}"#,
+            r#"{"template": 1, "template": 2, "spec": {"containers": []}}"#,
+            r#"{"spec": {"template": {"spec": {"containers": []}}, "metadata": {}, "metadata": {}}}"#,
+            r#"[null, {"containers": [{"image": "a"}]}]"#,
+            r#"[null, {"containers": []}, 1, 2, 3]"#,
+            r#"{"spec": [null, {"metadata": {"annotations": {"a": "b"}}, "spec": {"containers": []}}]}"#,
+            r#"{"spec": {"template": [{"annotations": {"a": "b"}}, {"containers": [{}]}]}}"#,
+            r#"{"sp\u0065c": {"containers": [{"image": "e"}]}}"#,
+        ] {
+            let raw = RawValue::from_string(text.to_string()).unwrap();
+            for path in paths {
+                assert_eq!(
+                    one_pass(&raw, path),
+                    before::pod_spec_at(&raw, path),
+                    "{text} {path:?}"
+                );
+            }
+        }
+    }
+
+    /// An object with a pod spec somewhere on one kind's path, each level
+    /// with random metadata and siblings, and the spec itself random or real.
+    fn along_a_path() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let spec = prop_oneof![
+            shaped_json(),
+            Just(pod_spec()),
+            Just(
+                json!({"containers": [{"image": "a"}, {"name": "no image"}], "imagePullSecrets": [{"name": "s"}, {}]})
+            ),
+        ];
+        let metadata = prop_oneof![
+            Just(Value::Null),
+            Just(json!({"name": "n", "annotations": {"k": "v"}})),
+            Just(json!({"annotations": {"k": 1}})),
+            Just(json!({"generateName": "g-"})),
+        ];
+        let levels = prop::collection::vec((metadata, shaped_json(), any::<bool>()), 5);
+        (0..POD_SPEC_PATHS.len(), spec, levels).prop_map(|(kind, spec, levels)| {
+            let (_, _, path) = POD_SPEC_PATHS[kind];
+            let mut keys = path.to_vec();
+            if path.len() > 1 {
+                keys.push("spec");
+            }
+            let mut value = spec;
+            for (key, (metadata, sibling, with_metadata)) in keys.iter().rev().zip(levels) {
+                let mut level = serde_json::Map::new();
+                level.insert(key.to_string(), value);
+                if with_metadata {
+                    level.insert("metadata".into(), metadata);
+                }
+                // A sibling must not take the path key's place.
+                for sibling_key in ["template", "jobTemplate", "other"] {
+                    if sibling_key != *key {
+                        level.insert(sibling_key.into(), sibling.clone());
+                    }
+                }
+                value = Value::Object(level);
+            }
+            value
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        #[test]
+        fn one_pass_reads_what_the_level_walk_read(
+            object in proptest::prop_oneof![shaped_json(), along_a_path()]
+        ) {
+            let raw = RawValue::from_string(object.to_string()).unwrap();
+            for (_, _, path) in POD_SPEC_PATHS {
+                proptest::prop_assert_eq!(one_pass(&raw, path), before::pod_spec_at(&raw, path), "{:?}", path);
+            }
+        }
     }
 }

@@ -197,7 +197,7 @@ fn judge(
     };
     let images = [ImageOutcome {
         reference: name.clone(),
-        normalized: name,
+        normalized: name.into(),
         digest: Some(report.digest.clone()),
         result: ImageResult::Scanned(report.clone()),
         running: None,

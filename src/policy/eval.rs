@@ -7,7 +7,7 @@ use crate::model::{Finding, ScanReport, Severity};
 use crate::scan::DatabaseStatus;
 use globset::{GlobBuilder, GlobMatcher};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// The annotation that admits a pod despite violations, when a matching
 /// policy enables break-glass. Its value is the reason.
@@ -18,8 +18,9 @@ pub const BREAK_GLASS_ANNOTATION: &str = "scangate.dev/break-glass";
 pub struct ImageOutcome {
     /// The reference as written in the object.
     pub reference: String,
-    /// The normalised reference (`docker.io/library/nginx:1.27`).
-    pub normalized: String,
+    /// The normalised reference (`docker.io/library/nginx:1.27`), shared
+    /// with the parsed reference.
+    pub normalized: Arc<str>,
     /// The resolved manifest digest, when resolution succeeded.
     pub digest: Option<String>,
     pub result: ImageResult,
@@ -147,8 +148,8 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
         ) {
             continue;
         }
-        let name = policy.metadata.name.clone().unwrap_or_default();
-        verdict.policies.push(name.clone());
+        let name = policy.metadata.name.as_deref().unwrap_or_default();
+        verdict.policies.push(name.to_string());
         let bypass = break_glass_reason.is_some() && policy.spec.break_glass.enabled;
         break_glass_enabled |= policy.spec.break_glass.enabled;
         let exempt = compile_globs(&policy.spec.exempt_images);
@@ -171,7 +172,7 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
                 policy.spec.mode == PolicyMode::Enforce && action == PendingAction::Deny;
             break_glass_used |= would_deny && bypass;
             verdict.problems.push(Problem {
-                policy: name.clone(),
+                policy: name.to_string(),
                 mode: policy.spec.mode,
                 enforced: would_deny && !bypass,
                 break_glass: would_deny && bypass,
@@ -406,9 +407,11 @@ const MAX_CACHED_GLOBS: usize = 4096;
 /// Compiling a glob builds a regex, which costs more than the rest of an
 /// evaluation; the same few patterns come back on every request.
 fn compile_glob(pattern: &str) -> Option<Arc<GlobMatcher>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<GlobMatcher>>>>> = OnceLock::new();
+    // Read-locked: every review reads it from every worker, and a mutex
+    // made them queue.
+    static CACHE: OnceLock<RwLock<HashMap<String, Option<Arc<GlobMatcher>>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+    if let Some(hit) = cache.read().ok().and_then(|c| c.get(pattern).cloned()) {
         return hit;
     }
     let compiled = GlobBuilder::new(pattern)
@@ -416,7 +419,7 @@ fn compile_glob(pattern: &str) -> Option<Arc<GlobMatcher>> {
         .build()
         .ok()
         .map(|g| Arc::new(g.compile_matcher()));
-    if let Ok(mut cache) = cache.lock() {
+    if let Ok(mut cache) = cache.write() {
         if cache.len() >= MAX_CACHED_GLOBS {
             cache.clear();
         }
@@ -429,5 +432,5 @@ fn compile_glob(pattern: &str) -> Option<Arc<GlobMatcher>> {
 fn matches_any(globs: &[Arc<GlobMatcher>], image: &ImageOutcome) -> bool {
     globs
         .iter()
-        .any(|g| g.is_match(&image.reference) || g.is_match(&image.normalized))
+        .any(|g| g.is_match(&image.reference) || g.is_match(&*image.normalized))
 }

@@ -31,7 +31,7 @@ fn finding(id: &str, severity: Severity, fixed: Option<&str>) -> Finding {
 fn scanned(reference: &str, findings: Vec<Finding>) -> ImageOutcome {
     ImageOutcome {
         reference: reference.into(),
-        normalized: format!("docker.io/{reference}"),
+        normalized: format!("docker.io/{reference}").into(),
         digest: Some("sha256:aa".into()),
         result: ImageResult::Scanned(Arc::new(ScanReport {
             image: reference.into(),

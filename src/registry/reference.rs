@@ -1,8 +1,9 @@
 //! Image references, normalised the way Kubernetes does
 //! (`nginx` → `docker.io/library/nginx:latest`).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// Why an image reference was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,6 +16,9 @@ pub enum ReferenceError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRef {
     inner: oci_client::Reference,
+    /// `inner.whole()`, built once: every warm review used to rebuild it
+    /// (twice) for a cache key and the verdict.
+    normalized: Arc<str>,
 }
 
 /// Longest reference accepted; Kubernetes itself has no limit, but a
@@ -22,24 +26,28 @@ pub struct ImageRef {
 pub const MAX_REFERENCE_LEN: usize = 4096;
 
 /// How many parsed references [`ImageRef::parse_cached`] remembers.
-pub const PARSED_REFERENCE_CACHE_ENTRIES: u64 = 10_000;
+pub const PARSED_REFERENCE_CACHE_ENTRIES: usize = 10_000;
 
 impl ImageRef {
     /// [`ImageRef::parse`], remembered: the grammar is a backtracking regex
     /// that cost more than the rest of a warm admission review, and the same
     /// few references come back on every review. Errors are not remembered.
+    /// A read-locked map rather than a moka cache: a hit is one hash and one
+    /// probe, with no recency bookkeeping; when full it is emptied.
     pub fn parse_cached(reference: &str) -> Result<Arc<ImageRef>, ReferenceError> {
-        static CACHE: OnceLock<moka::sync::Cache<String, Arc<ImageRef>>> = OnceLock::new();
-        let cache = CACHE.get_or_init(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(PARSED_REFERENCE_CACHE_ENTRIES)
-                .build()
-        });
-        if let Some(hit) = cache.get(reference) {
+        type Parsed = HashMap<Box<str>, Arc<ImageRef>>;
+        static CACHE: OnceLock<RwLock<Parsed>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(hit) = cache.read().ok().and_then(|c| c.get(reference).cloned()) {
             return Ok(hit);
         }
         let parsed = Arc::new(ImageRef::parse(reference)?);
-        cache.insert(reference.to_string(), parsed.clone());
+        if let Ok(mut cache) = cache.write() {
+            if cache.len() >= PARSED_REFERENCE_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(reference.into(), parsed.clone());
+        }
         Ok(parsed)
     }
 
@@ -69,7 +77,20 @@ impl ImageRef {
                 "ambiguous: normalised to {whole:?}, which names another image or none"
             )));
         }
-        Ok(ImageRef { inner })
+        Ok(ImageRef::new(inner, whole))
+    }
+
+    fn new(inner: oci_client::Reference, whole: String) -> ImageRef {
+        ImageRef {
+            inner,
+            normalized: whole.into(),
+        }
+    }
+
+    /// The normalised reference (`docker.io/library/nginx:latest`), as
+    /// [`fmt::Display`] prints it.
+    pub fn normalized(&self) -> &Arc<str> {
+        &self.normalized
     }
 
     /// The registry host (and port) as written, `docker.io` for Docker Hub.
@@ -91,13 +112,13 @@ impl ImageRef {
 
     /// The same repository pinned to `digest` (tag dropped).
     pub fn with_digest(&self, digest: &str) -> ImageRef {
-        ImageRef {
-            inner: oci_client::Reference::with_digest(
-                self.registry().to_string(),
-                self.repository().to_string(),
-                digest.to_string(),
-            ),
-        }
+        let inner = oci_client::Reference::with_digest(
+            self.registry().to_string(),
+            self.repository().to_string(),
+            digest.to_string(),
+        );
+        let whole = inner.whole();
+        ImageRef::new(inner, whole)
     }
 
     pub fn as_oci(&self) -> &oci_client::Reference {
@@ -107,6 +128,6 @@ impl ImageRef {
 
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.inner.whole())
+        f.write_str(&self.normalized)
     }
 }

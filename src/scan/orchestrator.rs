@@ -11,6 +11,8 @@ use crate::config::OrchestratorConfig;
 use crate::model::ScanReport;
 use crate::registry::{Credentials, ImageRef};
 use crate::telemetry::Metrics;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use moka::future::Cache;
@@ -20,8 +22,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-/// `(manifest digest, database revision)`.
-type ScanKey = (String, String);
+/// `(manifest digest, database revision)`; shared strings, so that a warm
+/// lookup builds its key without allocating.
+type ScanKey = (Arc<str>, Arc<str>);
 type SharedScan = Shared<BoxFuture<'static, Result<Arc<ScanReport>, ScanError>>>;
 
 /// What is known about one image within the request's budget.
@@ -40,6 +43,21 @@ pub struct ImageLookup {
     pub outcome: Lookup,
 }
 
+/// Registry credentials for a lookup, asked for only when a registry is
+/// contacted: a warm review (every answer cached) needs none, and finding a
+/// pod's pull secrets costs cache lookups and copies.
+#[async_trait]
+pub trait CredentialSource: Send + Sync {
+    async fn credentials(&self) -> &Credentials;
+}
+
+#[async_trait]
+impl CredentialSource for Credentials {
+    async fn credentials(&self) -> &Credentials {
+        self
+    }
+}
+
 /// Shared by every request; cheap to clone.
 #[derive(Clone)]
 pub struct Orchestrator {
@@ -52,10 +70,13 @@ struct Inner {
     metrics: Metrics,
     reports: Cache<ScanKey, Arc<ScanReport>>,
     /// digest → the database revision of its newest cached report.
-    latest_revision: Cache<String, String>,
+    latest_revision: Cache<Arc<str>, Arc<str>>,
     scan_errors: Cache<ScanKey, ScanError>,
-    tags: Cache<String, String>,
-    tag_errors: Cache<String, ScanError>,
+    /// Normalised reference → digest.
+    tags: Cache<Arc<str>, Arc<str>>,
+    tag_errors: Cache<Arc<str>, ScanError>,
+    /// The database revision last seen, so that keys share one string.
+    revision: ArcSwap<Arc<str>>,
     in_flight: Mutex<HashMap<ScanKey, SharedScan>>,
     permits: Arc<Semaphore>,
     queued: AtomicUsize,
@@ -117,6 +138,7 @@ impl Orchestrator {
                 tags,
                 tag_errors,
                 in_flight: Mutex::new(HashMap::new()),
+                revision: ArcSwap::from_pointee(Arc::from("")),
                 permits,
                 queued: AtomicUsize::new(0),
                 scans_started: AtomicU64::new(0),
@@ -143,38 +165,63 @@ impl Orchestrator {
     pub async fn resolve(
         &self,
         image: &ImageRef,
-        creds: &Credentials,
+        creds: &dyn CredentialSource,
     ) -> Result<String, ScanError> {
+        self.resolve_shared(image, creds)
+            .await
+            .map(|digest| digest.to_string())
+    }
+
+    async fn resolve_shared(
+        &self,
+        image: &ImageRef,
+        creds: &dyn CredentialSource,
+    ) -> Result<Arc<str>, ScanError> {
         if let Some(digest) = image.digest() {
-            return Ok(digest.to_string());
+            return Ok(digest.into());
         }
         let inner = &self.inner;
-        let key = image.to_string();
-        if let Some(digest) = inner.tags.get(&key).await {
+        let key = image.normalized();
+        if let Some(digest) = inner.tags.get(key).await {
             inner.metrics.cache_lookup("tag", true);
             return Ok(digest);
         }
-        if let Some(err) = inner.tag_errors.get(&key).await {
+        if let Some(err) = inner.tag_errors.get(key).await {
             inner.metrics.cache_lookup("tag_error", true);
             return Err(err);
         }
         inner.metrics.cache_lookup("tag", false);
+        let resolve = async {
+            let creds = creds.credentials().await;
+            inner.scanner.resolve(image, creds).await.map(Arc::from)
+        };
         let resolved = inner
             .tags
-            .try_get_with(key.clone(), inner.scanner.resolve(image, creds))
+            .try_get_with(key.clone(), resolve)
             .await
             .map_err(|err| (*err).clone());
         if let Err(err) = &resolved {
-            inner.tag_errors.insert(key, err.clone()).await;
+            inner.tag_errors.insert(key.clone(), err.clone()).await;
         }
         resolved
+    }
+
+    /// `revision` as the shared string the cache keys hold.
+    fn shared_revision(&self, revision: &str) -> Arc<str> {
+        let last = self.inner.revision.load();
+        if &***last == revision {
+            return (**last).clone();
+        }
+        let shared: Arc<str> = revision.into();
+        self.inner.revision.store(Arc::new(shared.clone()));
+        shared
     }
 
     /// Findings for `image`, waiting at most until `deadline`.
     pub async fn lookup(
         &self,
         image: &ImageRef,
-        creds: &Credentials,
+        creds: &dyn CredentialSource,
         deadline: Instant,
     ) -> ImageLookup {
         let inner = &self.inner;
@@ -186,26 +233,27 @@ impl Orchestrator {
                 )),
             };
         };
-        let digest = match tokio::time::timeout_at(deadline, self.resolve(image, creds)).await {
-            Ok(Ok(digest)) => digest,
-            Ok(Err(err)) => {
-                return ImageLookup {
-                    digest: None,
-                    outcome: Lookup::Failed(err),
-                };
-            }
-            Err(_) => {
-                inner.metrics.limit_hit("scanTimeout");
-                return ImageLookup {
-                    digest: None,
-                    outcome: Lookup::Pending,
-                };
-            }
-        };
-        let key = (digest.clone(), database.revision);
+        let digest =
+            match tokio::time::timeout_at(deadline, self.resolve_shared(image, creds)).await {
+                Ok(Ok(digest)) => digest,
+                Ok(Err(err)) => {
+                    return ImageLookup {
+                        digest: None,
+                        outcome: Lookup::Failed(err),
+                    };
+                }
+                Err(_) => {
+                    inner.metrics.limit_hit("scanTimeout");
+                    return ImageLookup {
+                        digest: None,
+                        outcome: Lookup::Pending,
+                    };
+                }
+            };
+        let key = (digest.clone(), self.shared_revision(&database.revision));
         let outcome = self.findings(image, creds, key, deadline).await;
         ImageLookup {
-            digest: Some(digest),
+            digest: Some(digest.to_string()),
             outcome,
         }
     }
@@ -213,7 +261,7 @@ impl Orchestrator {
     async fn findings(
         &self,
         image: &ImageRef,
-        creds: &Credentials,
+        creds: &dyn CredentialSource,
         key: ScanKey,
         deadline: Instant,
     ) -> Lookup {
@@ -230,6 +278,9 @@ impl Orchestrator {
         if let Some(report) = inner.rematch(&key).await {
             return Lookup::Scanned(report);
         }
+        // Finding credentials has its own budget (the caller's); the scan
+        // is started with whatever it found.
+        let creds = creds.credentials().await;
         let scan = self.start_or_join(image, creds, key);
         match tokio::time::timeout_at(deadline, scan).await {
             Ok(Ok(report)) => Lookup::Scanned(report),
@@ -293,7 +344,7 @@ impl Inner {
         let rematched = self.scanner.rematch(&report)?;
         // The database may have been swapped again meanwhile: only a match
         // against the revision asked for answers this key.
-        if &rematched.db_revision != revision {
+        if *rematched.db_revision != **revision {
             return None;
         }
         self.metrics.cache_lookup("rematch", true);

@@ -69,6 +69,51 @@ async fn denies_a_vulnerable_pod_over_http1_and_http2() {
     h.shutdown().await;
 }
 
+/// Counts the reviews that asked for pull credentials.
+#[derive(Default)]
+struct CountingCredentials(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl scangate::admission::ports::PullCredentials for CountingCredentials {
+    async fn for_pod(
+        &self,
+        _namespace: &str,
+        _pod: &scangate::admission::ports::PodPullSecrets,
+    ) -> scangate::registry::Credentials {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_credentials_are_looked_up_only_when_a_registry_is_asked() {
+    let credentials = std::sync::Arc::new(CountingCredentials::default());
+    let mut h = Harness::start(Options {
+        credentials: Some(credentials.clone()),
+        ..Options::default()
+    })
+    .await;
+    let client = h.client(true);
+    let review = pod_review("u-c", "shop", &[STATIC_SITE, "demo.scangate.dev/clean:1"]);
+    let (_, body) = post(&client, &h.url("/validate"), &review).await;
+    assert_eq!(response_of(&body)["allowed"], true);
+    assert_eq!(
+        credentials.0.load(Ordering::SeqCst),
+        1,
+        "two images missed the caches: one lookup for the review"
+    );
+    for _ in 0..3 {
+        let (_, body) = post(&client, &h.url("/validate"), &review).await;
+        assert_eq!(response_of(&body)["allowed"], true);
+    }
+    assert_eq!(
+        credentials.0.load(Ordering::SeqCst),
+        1,
+        "warm reviews need no credentials"
+    );
+    h.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allows_clean_pods_and_has_no_opinion_on_other_kinds() {
     let mut h = Harness::start(Options::default()).await;

@@ -170,6 +170,8 @@ pub struct Options {
     /// The real image scanner instead of [`FileScanner`] (its metrics are
     /// served too).
     pub scanner: Option<Arc<scangate::scan::ImageScanner>>,
+    /// Pull credentials other than the empty static ones.
+    pub credentials: Option<Arc<dyn scangate::admission::ports::PullCredentials>>,
 }
 
 impl Default for Options {
@@ -182,6 +184,7 @@ impl Default for Options {
             config,
             policies: PolicyDocuments::read_files(&[data_dir().join("policies.yaml")]).unwrap(),
             scanner: None,
+            credentials: None,
         }
     }
 }
@@ -227,7 +230,9 @@ impl Harness {
             orchestrator: orchestrator.clone(),
             policies: policies.clone(),
             namespaces: Arc::new(StaticNamespaceLabels::default()),
-            credentials: Arc::new(StaticCredentials::default()),
+            credentials: options
+                .credentials
+                .unwrap_or_else(|| Arc::new(StaticCredentials::default())),
             running: Arc::new(scangate::admission::ports::NothingRunning),
             events: events.clone(),
             metrics: metrics.clone(),
