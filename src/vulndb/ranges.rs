@@ -253,9 +253,16 @@ fn in_ordered_events<'e>(
             if !affected {
                 return (false, None);
             }
+            // The first `fixed` that is itself above the installed version:
+            // under an ordering that is not transitive on odd strings
+            // (Maven's, PHP's), a later event is not always above it, and
+            // a "fix" below the installed version would mislead.
             let fixed = std::iter::once((kind, at))
                 .chain(events)
-                .find(|(k, _)| *k == EventKind::Fixed)
+                .find(|&(k, v)| {
+                    k == EventKind::Fixed
+                        && compare_prepared(scheme, installed, v) == Ok(Ordering::Less)
+                })
                 .map(|(_, v)| v.to_string());
             return (true, fixed);
         }

@@ -204,6 +204,8 @@ fn run_target(target: &str, data: &[u8]) {
             }
         }
         "osv_ranges" => {
+            // As fuzz/fuzz_targets/osv_ranges.rs: `-` starts a new range,
+            // `v V` lists an affected version.
             let Some((&selector, rest)) = data.split_first() else {
                 return;
             };
@@ -211,30 +213,48 @@ fn run_target(target: &str, data: &[u8]) {
             let text = String::from_utf8_lossy(rest);
             let mut lines = text.lines();
             let installed = lines.next().unwrap_or_default();
-            let events = lines
-                .filter_map(|l| {
-                    let (tag, v) = l.split_once(' ')?;
-                    let kind = match tag {
-                        "i" => EventKind::Introduced,
-                        "f" => EventKind::Fixed,
-                        "l" => EventKind::LastAffected,
-                        "m" => EventKind::Limit,
-                        _ => return None,
-                    };
-                    Some((kind, v.into()))
-                })
-                .collect();
-            let written = [CompactRange::new(events)];
-            let verdict = check(scheme, &written, &VersionList::default(), installed);
+            let mut written = vec![CompactRange::new(vec![])];
+            let mut versions: Vec<&str> = vec![];
+            for line in lines {
+                let (tag, v) = line.split_once(' ').unwrap_or((line, ""));
+                let kind = match tag {
+                    "i" => EventKind::Introduced,
+                    "f" => EventKind::Fixed,
+                    "l" => EventKind::LastAffected,
+                    "m" => EventKind::Limit,
+                    "v" => {
+                        versions.push(v);
+                        continue;
+                    }
+                    "-" => {
+                        written.push(CompactRange::new(vec![]));
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if let Some(range) = written.last_mut() {
+                    range.push(kind, v);
+                }
+            }
+            let versions = VersionList::from_versions(versions);
+            let verdict = check(scheme, &written, &versions, installed);
             let mut normalized = written.to_vec();
             for range in &mut normalized {
                 range.normalize(scheme);
             }
             assert_eq!(
                 verdict,
-                check(scheme, &normalized, &VersionList::default(), installed),
+                check(scheme, &normalized, &versions, installed),
                 "{scheme:?}: normalized ranges disagree at {installed:?}"
             );
+            if let Some(fixed) = &verdict.fixed {
+                assert!(verdict.affected, "a fix for an unaffected version");
+                assert_eq!(
+                    compare(scheme, installed, fixed).ok(),
+                    Some(std::cmp::Ordering::Less),
+                    "{scheme:?}: fix {fixed:?} is not above {installed:?}"
+                );
+            }
         }
         other => {
             let (_, detector, path, mode) = DETECTOR_TARGETS
