@@ -104,7 +104,9 @@ fn latency_json(mut latencies: Vec<Duration>, seconds: f64) -> Value {
 
 /// Open loop at `rate` requests/s over `bodies` (round robin) until `stop`
 /// is set (or `seconds` pass, when given); latency counts from the
-/// scheduled send time, so a stall is not hidden.
+/// scheduled send time, so a stall is not hidden. The pacer is an OS
+/// thread, as in the webhook bench: tokio's timer has 1 ms ticks and woke
+/// each send up to a tick late, which counted as latency.
 async fn open_loop(
     client: reqwest::Client,
     url: String,
@@ -114,33 +116,43 @@ async fn open_loop(
     stop: Arc<AtomicBool>,
 ) -> (Vec<Duration>, f64, usize) {
     let interval = Duration::from_secs_f64(1.0 / rate);
-    let start = tokio::time::Instant::now();
-    let mut tasks = Vec::new();
-    let mut i = 0u32;
-    loop {
-        let scheduled = start + interval * i;
-        if stop.load(Ordering::Relaxed)
-            || seconds.is_some_and(|s| scheduled.duration_since(start).as_secs_f64() >= s)
-        {
-            break;
+    let handle = tokio::runtime::Handle::current();
+    let pacer = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        let mut i = 0u32;
+        loop {
+            let scheduled = start + interval * i;
+            if stop.load(Ordering::Relaxed)
+                || seconds.is_some_and(|s| scheduled.duration_since(start).as_secs_f64() >= s)
+            {
+                break;
+            }
+            let now = Instant::now();
+            if scheduled > now {
+                std::thread::sleep(scheduled - now);
+            }
+            let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+            let index = i as usize % bodies.len();
+            tasks.push(handle.spawn(async move {
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(bodies[index].clone())
+                    .send()
+                    .await
+                    .ok()?;
+                let ok = response.status() == 200;
+                let _ = response.bytes().await.ok()?;
+                ok.then(|| scheduled.elapsed())
+            }));
+            i += 1;
         }
-        tokio::time::sleep_until(scheduled).await;
-        let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
-        let index = i as usize % bodies.len();
-        tasks.push(tokio::spawn(async move {
-            let response = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(bodies[index].clone())
-                .send()
-                .await
-                .ok()?;
-            let ok = response.status() == 200;
-            let _ = response.bytes().await.ok()?;
-            ok.then(|| scheduled.elapsed())
-        }));
-        i += 1;
-    }
+        (start, tasks)
+    });
+    let Ok((start, tasks)) = pacer.await else {
+        return (Vec::new(), 0.0, 0);
+    };
     let mut latencies = Vec::with_capacity(tasks.len());
     let mut failed = 0;
     for task in futures::future::join_all(tasks).await {
