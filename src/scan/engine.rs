@@ -158,7 +158,7 @@ impl ImageScanner {
                     self.analyse_layers(sources).await
                 })
                 .await?;
-            self.report(name, image.digest, inventory)
+            self.report(name, image.digest, inventory).await
         }
         .await;
         self.finish(result)
@@ -412,7 +412,10 @@ impl ImageScanner {
         }
     }
 
-    fn report(
+    /// Matches `inventory` against the database in service, on a blocking
+    /// thread: a match of a large image takes milliseconds of CPU, which on
+    /// an async worker would delay every admission review queued behind it.
+    async fn report(
         &self,
         image: String,
         digest: String,
@@ -422,16 +425,20 @@ impl ImageScanner {
             .db
             .current()
             .ok_or_else(|| ScanError::Database("no vulnerability database loaded".into()))?;
-        let outcome = db.match_inventory(&inventory);
-        Ok(ScanReport {
-            image,
-            digest,
-            db_revision: db.revision().to_string(),
-            scanned_at: jiff::Timestamp::now().to_string(),
-            inventory,
-            findings: outcome.findings,
-            unchecked: outcome.unchecked,
+        tokio::task::spawn_blocking(move || {
+            let outcome = db.match_inventory(&inventory);
+            ScanReport {
+                image,
+                digest,
+                db_revision: db.revision().to_string(),
+                scanned_at: jiff::Timestamp::now().to_string(),
+                inventory,
+                findings: outcome.findings,
+                unchecked: outcome.unchecked,
+            }
         })
+        .await
+        .map_err(|e| ScanError::Database(format!("matching task failed: {e}")))
     }
 }
 
@@ -464,6 +471,7 @@ impl Scanner for ImageScanner {
         let result = async {
             let inventory = self.inventory(image, digest, creds).await?;
             self.report(image.to_string(), digest.to_string(), inventory)
+                .await
         }
         .await;
         self.finish(result)
