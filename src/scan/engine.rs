@@ -261,7 +261,11 @@ impl ImageScanner {
             Ok::<_, ScanError>(analysis)
         });
         let analyses: Vec<Arc<LayerAnalysis>> = futures::future::try_join_all(work).await?;
-        Ok(inventory::assemble(&analyses))
+        // Stacking a large image's layers is milliseconds of CPU: off the
+        // async workers, as matching is.
+        tokio::task::spawn_blocking(move || inventory::assemble(&analyses))
+            .await
+            .map_err(|e| ScanError::Local(format!("inventory task failed: {e}")))
     }
 
     async fn analyse_one(
