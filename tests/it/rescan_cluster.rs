@@ -74,6 +74,36 @@ async fn serve_sink(sink: Sink) -> String {
 
 /// A pod of the Deployment `cart` (through its ReplicaSet) running `image`;
 /// with `image_id` it has started and runs that digest.
+/// The JSON webhook sink at `url`, retrying quickly.
+fn json_sink(url: String) -> SinkConfig {
+    SinkConfig {
+        name: "security-team".into(),
+        url,
+        format: SinkFormat::Json,
+        max_attempts: 5,
+        initial_backoff_millis: 50,
+        max_backoff_millis: 500,
+        request_timeout_millis: 10_000,
+        queue_capacity: 16,
+    }
+}
+
+/// The image: Debian 12 with hello and zlib1g, pushed as `shop/cart:1.0`;
+/// its digest, tag reference and digest reference (the pods' `imageID`).
+async fn push_cart_image(registry: &TestRegistry) -> (String, String, String) {
+    let layer = Layer::gzip(tar_layer(&[
+        ("etc/os-release", OS_RELEASE),
+        (
+            "var/lib/dpkg/status",
+            &dpkg_status(&[("hello", "2.10-3"), ("zlib1g", "1:1.2.13.dfsg-1")]),
+        ),
+    ]));
+    let digest = registry.push_http("shop/cart", "1.0", &[layer]).await;
+    let image = format!("{}/shop/cart:1.0", registry.address);
+    let image_id = format!("{}/shop/cart@{digest}", registry.address);
+    (digest, image, image_id)
+}
+
 fn cart_pod(name: &str, image: &str, image_id: Option<&str>) -> Value {
     let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -136,18 +166,9 @@ fn minutes(n: i64) -> jiff::SignedDuration {
 
 #[tokio::test]
 async fn a_database_change_rescans_once_alerts_the_new_finding_and_times_the_restart() {
-    // The image: Debian 12 with hello and zlib1g, in a real registry.
+    // The image, in a real registry.
     let registry = TestRegistry::start();
-    let layer = Layer::gzip(tar_layer(&[
-        ("etc/os-release", OS_RELEASE),
-        (
-            "var/lib/dpkg/status",
-            &dpkg_status(&[("hello", "2.10-3"), ("zlib1g", "1:1.2.13.dfsg-1")]),
-        ),
-    ]));
-    let digest = registry.push_http("shop/cart", "1.0", &[layer]).await;
-    let image = format!("{}/shop/cart:1.0", registry.address);
-    let image_id = format!("{}/shop/cart@{digest}", registry.address);
+    let (digest, image, image_id) = push_cart_image(&registry).await;
 
     // The cluster: a namespace and a policy with response windows.
     let fake = FakeApiServer::start().await;
@@ -198,16 +219,7 @@ async fn a_database_change_rescans_once_alerts_the_new_finding_and_times_the_res
     let history_dir = work.path().join("history");
     let rescan = RescanConfig {
         history_dir: Some(history_dir.clone()),
-        alert_sinks: vec![SinkConfig {
-            name: "security-team".into(),
-            url: serve_sink(sink.clone()).await,
-            format: SinkFormat::Json,
-            max_attempts: 5,
-            initial_backoff_millis: 50,
-            max_backoff_millis: 500,
-            request_timeout_millis: 10_000,
-            queue_capacity: 16,
-        }],
+        alert_sinks: vec![json_sink(serve_sink(sink.clone()).await)],
         dead_letter_file: work.path().join("dead-letters.jsonl"),
         ..RescanConfig::default()
     };
@@ -481,16 +493,7 @@ async fn replica(
     let history_dir = work.join("history");
     let rescan = RescanConfig {
         history_dir: Some(history_dir.to_path_buf()),
-        alert_sinks: vec![SinkConfig {
-            name: "security-team".into(),
-            url: sink_url.to_string(),
-            format: SinkFormat::Json,
-            max_attempts: 5,
-            initial_backoff_millis: 50,
-            max_backoff_millis: 500,
-            request_timeout_millis: 10_000,
-            queue_capacity: 16,
-        }],
+        alert_sinks: vec![json_sink(sink_url.to_string())],
         dead_letter_file: work.join(format!("{identity}-dead-letters.jsonl")),
         ..RescanConfig::default()
     };
@@ -524,16 +527,7 @@ async fn replica(
 /// firstSeen, whichever of history and reports persisted.
 async fn a_new_leader_alerts_what_changed_since_the_old_leaders_scan(stores: Stores) {
     let registry = TestRegistry::start();
-    let layer = Layer::gzip(tar_layer(&[
-        ("etc/os-release", OS_RELEASE),
-        (
-            "var/lib/dpkg/status",
-            &dpkg_status(&[("hello", "2.10-3"), ("zlib1g", "1:1.2.13.dfsg-1")]),
-        ),
-    ]));
-    let digest = registry.push_http("shop/cart", "1.0", &[layer]).await;
-    let image = format!("{}/shop/cart:1.0", registry.address);
-    let image_id = format!("{}/shop/cart@{digest}", registry.address);
+    let (digest, image, image_id) = push_cart_image(&registry).await;
 
     let fake = FakeApiServer::start().await;
     fake.put(

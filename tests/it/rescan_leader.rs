@@ -198,6 +198,28 @@ async fn two_replicas() -> (TestRegistry, FakeApiServer, Replica, Replica) {
     (registry, fake, leader, follower)
 }
 
+/// Waits for `follower` to hold the Lease (within `within`), then to
+/// re-scan as the new leader; returns when each happened.
+async fn take_over(
+    fake: &FakeApiServer,
+    follower: &Replica,
+    what: &str,
+    within: Duration,
+) -> (Duration, Duration) {
+    let took = eventually_within(&format!("{} to {what}", follower.name), within, || async {
+        holder(fake).as_deref() == Some(follower.name)
+    })
+    .await;
+    let rescanned = took
+        + eventually_within(
+            &format!("{} to re-scan as the new leader", follower.name),
+            TICK + SCAN_ALLOWANCE,
+            || async { follower.rescans().await >= 1 },
+        )
+        .await;
+    (took, rescanned)
+}
+
 #[tokio::test]
 async fn on_sigterm_the_leader_releases_the_lease_and_the_other_rescans_at_once() {
     let (_registry, fake, mut leader, follower) = two_replicas().await;
@@ -211,19 +233,7 @@ async fn on_sigterm_the_leader_releases_the_lease_and_the_other_rescans_at_once(
     );
     // Released, so the follower need not wait for the lease to run out: it
     // takes it at its next attempt (a third of the lease duration).
-    let took = eventually_within(
-        &format!("{} to hold the released lease", follower.name),
-        LEASE,
-        || async { holder(&fake).as_deref() == Some(follower.name) },
-    )
-    .await;
-    let rescanned = took
-        + eventually_within(
-            &format!("{} to re-scan as the new leader", follower.name),
-            TICK + SCAN_ALLOWANCE,
-            || async { follower.rescans().await >= 1 },
-        )
-        .await;
+    let (took, rescanned) = take_over(&fake, &follower, "hold the released lease", LEASE).await;
     eprintln!("after SIGTERM: lease taken over in {took:?}, first re-scan done in {rescanned:?}");
     let lease = lease(&fake).unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
@@ -242,19 +252,13 @@ async fn on_sigkill_the_lease_runs_out_and_then_the_other_rescans() {
 
     // It runs out a lease duration after its last renewal; the follower
     // tries every third of that, then ticks.
-    let took = eventually_within(
-        &format!("{} to take over the expired lease", follower.name),
+    let (took, rescanned) = take_over(
+        &fake,
+        &follower,
+        "take over the expired lease",
         LEASE * 2 + TICK,
-        || async { holder(&fake).as_deref() == Some(follower.name) },
     )
     .await;
-    let rescanned = took
-        + eventually_within(
-            &format!("{} to re-scan as the new leader", follower.name),
-            TICK + SCAN_ALLOWANCE,
-            || async { follower.rescans().await >= 1 },
-        )
-        .await;
     eprintln!("after SIGKILL: lease taken over in {took:?}, first re-scan done in {rescanned:?}");
     let taken = lease(&fake).unwrap();
     let acquired = time_of(&taken, "acquireTime");
