@@ -62,13 +62,8 @@ impl CompactRange {
 
     /// The events: kind and version.
     pub fn events(&self) -> impl Iterator<Item = (EventKind, &str)> + '_ {
-        let mut start = 0;
-        self.ends.iter().map(move |&(kind, end)| {
-            let end = end as usize;
-            let version = self.text.get(start..end).unwrap_or("");
-            start = end;
-            (kind, version)
-        })
+        let kinds = self.ends.iter().map(|&(kind, _)| kind);
+        kinds.zip(pieces(&self.text, self.ends.iter().map(|&(_, end)| end)))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -85,18 +80,39 @@ impl CompactRange {
     }
 }
 
-/// Appends one event; a version that would take the text past 4 GiB (no
-/// record is that large: the loader caps a record at megabytes) is dropped.
+/// Appends one event (see [`append`]).
 fn push_event(
     ends: &mut SmallVec<[(EventKind, u32); 4]>,
     text: &mut String,
     kind: EventKind,
     version: &str,
 ) {
-    if let Ok(end) = u32::try_from(text.len() + version.len()) {
-        text.push_str(version);
+    if let Some(end) = append(text, version) {
         ends.push((kind, end));
     }
+}
+
+/// Appends `piece` to packed `text` and returns where it ends; `None`, and
+/// nothing appended, when that would take the text past 4 GiB (no record is
+/// that large: the loader caps a record at megabytes).
+fn append(text: &mut String, piece: &str) -> Option<u32> {
+    let end = u32::try_from(text.len() + piece.len()).ok()?;
+    text.push_str(piece);
+    Some(end)
+}
+
+/// The pieces of packed `text`, each ending at the next of `ends`.
+fn pieces<'a>(
+    text: &'a str,
+    ends: impl Iterator<Item = u32> + 'a,
+) -> impl Iterator<Item = &'a str> + 'a {
+    let mut start = 0;
+    ends.map(move |end| {
+        let end = end as usize;
+        let piece = text.get(start..end).unwrap_or("");
+        start = end;
+        piece
+    })
 }
 
 /// The events `scheme` can order, in order (stable).
@@ -115,7 +131,8 @@ fn sorted_events<'a>(
     sorted
 }
 
-/// An entry's explicit `versions`, back to back in one string. PyPI's
+/// An entry's explicit `versions`, back to back in one string (packed as
+/// a range's event versions are). PyPI's
 /// advisories list hundreds each; one allocation per version made checking
 /// an installed version against them a pointer chase per version.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -126,16 +143,12 @@ pub struct VersionList {
 }
 
 impl VersionList {
-    /// The list of `versions` (one past 4 GiB of text is dropped: no record
-    /// is that large, the loader caps a record at megabytes).
+    /// The list of `versions` (see [`append`] for the one bound).
     pub fn from_versions<'a>(versions: impl IntoIterator<Item = &'a str>) -> VersionList {
         let mut ends = Vec::new();
         let mut text = String::new();
         for version in versions {
-            if let Ok(end) = u32::try_from(text.len() + version.len()) {
-                text.push_str(version);
-                ends.push(end);
-            }
+            ends.extend(append(&mut text, version));
         }
         VersionList {
             ends,
@@ -144,13 +157,7 @@ impl VersionList {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let end = end as usize;
-            let version = self.text.get(start..end).unwrap_or("");
-            start = end;
-            version
-        })
+        pieces(&self.text, self.ends.iter().copied())
     }
 
     pub fn contains(&self, version: &str) -> bool {
