@@ -12,13 +12,14 @@
 #     layer cache fills as a running webhook's would),
 #   - measures admission (POST /validate through the real TLS server, warm
 #     caches) at RATE requests/s, open loop, for SECONDS,
-#   - swaps in the new database and runs one re-scan pass over all 2,000
-#     digests (RescanController::tick -> Rescanner, under
+#   - swaps in the new database, sends each hot review once (their cached
+#     verdicts were for the old revision: timed and reported apart), and
+#     runs one re-scan pass over all 2,000 digests (RescanController::tick -> Rescanner, under
 #     rescan.maxConcurrentRescans) while the same admission load runs,
 # and prints the JSON result and a Markdown table: total time, peak RSS,
 # admission p99 before vs during and their ratio.
 # Environment: RATE (200), SECONDS (10), HOT (20), MAX_CONCURRENT_RESCANS
-# (config default), HISTORY (1), and the generator's BASES (50), TOPS (40)...
+# (config default), RESCAN_CPU_NICE (config default), HISTORY (1), and the generator's BASES (50), TOPS (40)...
 # Needs: docker-registry (scripts/deps/registry.sh), python3, curl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -70,4 +71,6 @@ print(f"| RSS before the pass / peak during it / after | {s['rssBeforeMiB']:.0f}
 print(f"| admission p50 / p99 before, {a['rate']:.0f} req/s ({a['before']['requests']} reviews) | {a['before']['p50Ms']:.2f} / {a['before']['p99Ms']:.2f} ms | |")
 print(f"| admission p50 / p99 during the pass ({a['during']['requests']} reviews, {a['duringFailed']} failed) | {a['during']['p50Ms']:.2f} / {a['during']['p99Ms']:.2f} ms | |")
 print(f"| admission p99 during / before | **{a['p99Ratio']:.2f}x** | < 2x |")
+f = a["firstAfterSwapMs"]
+print(f"| first review of each of the {a['hotImages']} hot images after the swap (its verdict re-matched; before the pass) | p50 {f['p50']:.2f} / max {f['max']:.2f} ms | |")
 PY

@@ -354,7 +354,8 @@ fn start_rescans(
     let notifier = (!rescan.alert_sinks.is_empty())
         .then(|| Notifier::start(rescan.alert_sinks.clone(), rescan.dead_letter_file.clone()));
     let mut rescanner = Rescanner::new(scanner.clone(), rescan.clone(), history, notifier)
-        .context("rescan.interval")?;
+        .context("starting the re-scanner")?
+        .with_metrics(&metrics);
     // Reports hold firstSeen and what admission saw: with the history, the
     // baseline of a digest this replica has not scanned (a failover).
     if runtime.reports.is_some() {

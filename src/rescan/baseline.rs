@@ -158,10 +158,9 @@ pub async fn load(
             let wanted = digest.to_string();
             let seen = report.as_ref().map(first_seen_of).unwrap_or_default();
             // Reading documents is blocking work, kept off the async workers.
-            let read = tokio::task::spawn_blocking(move || {
-                from_history(&history, &images, &wanted, &seen)
-            })
-            .await;
+            let read =
+                crate::scan::cpu::offload(move || from_history(&history, &images, &wanted, &seen))
+                    .await;
             match read {
                 Ok(Ok(found)) => found,
                 Ok(Err(error)) => {

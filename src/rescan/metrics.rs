@@ -40,6 +40,7 @@ pub struct RescanMetrics {
     pub duration: Family<ResultLabels, Histogram, fn() -> Histogram>,
     pub seconds_since_success: Gauge<f64, AtomicU64>,
     pub running_digests: Gauge,
+    pub cpu_queued: Gauge,
 }
 
 fn duration_histogram() -> Histogram {
@@ -55,6 +56,7 @@ impl RescanMetrics {
             duration: Family::new_with_constructor(duration_histogram),
             seconds_since_success: Gauge::default(),
             running_digests: Gauge::default(),
+            cpu_queued: Gauge::default(),
         };
         registry.register(
             "scangate_running_findings",
@@ -85,6 +87,11 @@ impl RescanMetrics {
             "scangate_running_digests",
             "Distinct image digests of running pods",
             metrics.running_digests.clone(),
+        );
+        registry.register(
+            "scangate_rescan_cpu_queued",
+            "Re-scan CPU work waiting for the low-priority re-scan threads; one that keeps growing means admission leaves them too little CPU",
+            metrics.cpu_queued.clone(),
         );
         metrics
     }

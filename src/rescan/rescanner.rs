@@ -6,13 +6,14 @@
 use super::alerts::SinkConfig;
 use super::alerts::{Alert, AlertKind, Notifier};
 use super::baseline::{self, ReportReadError, StoredReports};
-use super::diff::{FindingKey, diff};
+use super::diff::{FindingKey, ScanDiff, diff};
 use super::history::HistoryStore;
 use super::history::Retention;
 use super::running::RunningImage;
 use crate::config::ConfigDuration;
-use crate::model::{Finding, Severity};
+use crate::model::{Finding, ScanReport, Severity};
 use crate::registry::{Credentials, ImageRef};
+use crate::scan::cpu::{self, LowPriorityCpu};
 use crate::scan::format::ScanDocument;
 use crate::scan::{ScanError, Scanner};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,12 @@ pub struct RescanConfig {
     pub interval: ConfigDuration,
     /// Re-scans at once; kept apart from admission's limit (`maxConcurrentRescans`).
     pub max_concurrent_rescans: usize,
+    /// Threads for the re-scans' CPU work: stacking layers, matching,
+    /// diffing, history documents (`cpuThreads`).
+    pub cpu_threads: usize,
+    /// The nice value of those threads, 0 to 19 (`cpuNice`): higher leaves
+    /// more of a busy node's CPU to admission reviews.
+    pub cpu_nice: i32,
     /// New findings at or above this severity raise alerts (`alertSeverity`).
     pub alert_severity: Severity,
     /// Where every scan document is kept (`historyDir`); none keeps no history.
@@ -53,6 +60,8 @@ impl Default for RescanConfig {
             tick_interval: ConfigDuration::secs(60),
             interval: ConfigDuration::secs(24 * 3600),
             max_concurrent_rescans: 1,
+            cpu_threads: 1,
+            cpu_nice: 10,
             alert_severity: Severity::High,
             history_dir: None,
             retention: Retention::default(),
@@ -118,6 +127,16 @@ pub struct Rescanner {
     history: Option<HistoryStore>,
     notifier: Option<Notifier>,
     reports: Option<Arc<dyn StoredReports>>,
+    cpu: LowPriorityCpu,
+}
+
+/// Why a [`Rescanner`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Interval(#[from] super::timeline::DurationError),
+    #[error("starting the re-scan threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 impl Rescanner {
@@ -126,9 +145,10 @@ impl Rescanner {
         config: RescanConfig,
         history: Option<HistoryStore>,
         notifier: Option<Notifier>,
-    ) -> Result<Rescanner, super::timeline::DurationError> {
+    ) -> Result<Rescanner, SetupError> {
         let interval = jiff::SignedDuration::try_from(config.interval.get())
             .map_err(|_| super::timeline::DurationError(config.interval.to_string()))?;
+        let cpu = LowPriorityCpu::start(config.cpu_threads, config.cpu_nice)?;
         Ok(Rescanner {
             scanner,
             limit: Semaphore::new(config.max_concurrent_rescans.max(1)),
@@ -138,7 +158,15 @@ impl Rescanner {
             history,
             notifier,
             reports: None,
+            cpu,
         })
+    }
+
+    /// Counts the re-scan work waiting for the low-priority threads in
+    /// `metrics` (`scangate_rescan_cpu_queued`).
+    pub fn with_metrics(mut self, metrics: &super::metrics::RescanMetrics) -> Rescanner {
+        self.cpu = self.cpu.counting_in(metrics.cpu_queued.clone());
+        self
     }
 
     /// Reads the digests' `ImageScanReport`s for the baseline of digests
@@ -196,6 +224,8 @@ impl Rescanner {
     }
 
     /// Re-scans one running digest, under the re-scan concurrency limit.
+    /// Its CPU work (stacking layers, matching, the diff, the history
+    /// document) runs on the low-priority re-scan threads.
     pub async fn rescan(
         &self,
         image: &RunningImage,
@@ -207,6 +237,15 @@ impl Rescanner {
             .acquire()
             .await
             .map_err(|_| ScanError::Database("re-scanner stopped".into()))?;
+        self.cpu.scope(self.rescan_now(image, creds, now)).await
+    }
+
+    async fn rescan_now(
+        &self,
+        image: &RunningImage,
+        creds: &Credentials,
+        now: jiff::Timestamp,
+    ) -> Result<RescanOutcome, RescanError> {
         let reference = ImageRef::parse(&image.image).map_err(ScanError::from)?;
         let remembered = self.state().get(&image.digest).cloned();
         // Another replica (or this one before a restart) may have scanned
@@ -226,83 +265,36 @@ impl Rescanner {
             }
         };
         let report = self.scanner.scan(&reference, &image.digest, creds).await?;
-        let previous = remembered.or_else(|| {
-            stored.map(|b| DigestState {
-                revision: b.revision.clone(),
-                scanned_at: None,
-                findings: b.previous(&report.findings, now),
-                overdue_alerted: BTreeSet::new(),
-            })
-        });
-        let first_scan = previous.is_none();
-        let previous = previous.unwrap_or_default();
-        let previous_findings: Vec<Finding> =
-            previous.findings.iter().map(|(f, _)| f.clone()).collect();
-        let changes = diff(&previous_findings, &report.findings);
-        drop(previous_findings);
-
-        let seen_before: BTreeMap<FindingKey, jiff::Timestamp> = previous
-            .findings
-            .iter()
-            .map(|(f, seen)| (FindingKey::of(f), *seen))
-            .collect();
-        let mut current = BTreeSet::new();
-        let findings: Vec<(Finding, jiff::Timestamp)> = report
-            .findings
-            .iter()
-            .map(|finding| {
-                let key = FindingKey::of(finding);
-                let seen = seen_before.get(&key).copied().unwrap_or(now);
-                current.insert(key);
-                (finding.clone(), seen)
-            })
-            .collect();
-        drop(seen_before);
-        let overdue_alerted = previous
-            .overdue_alerted
-            .into_iter()
-            .filter(|k| current.contains(k))
-            .collect();
-        drop(current);
-        self.state().insert(
-            image.digest.clone(),
-            DigestState {
-                revision: report.db_revision.clone(),
-                scanned_at: Some(now),
-                findings,
-                overdue_alerted,
+        let previous = match remembered {
+            Some(state) => Previous::Remembered(state),
+            None => match stored {
+                Some(baseline) => Previous::Stored(baseline),
+                None => Previous::None,
             },
-        );
-
-        if let Some(history) = &self.history {
-            // Serialising the document and writing it are blocking work
-            // (about a millisecond a scan); on the async workers they
-            // delayed the admission reviews sharing them during a pass.
-            let doc = ScanDocument::new(&report, None);
-            let history = history.clone();
-            let written = tokio::task::spawn_blocking(move || history.record(&doc, now)).await;
-            let failure = match written {
-                Ok(Ok(_)) => None,
-                Ok(Err(err)) => Some(err.to_string()),
-                Err(err) => Some(format!("history task failed: {err}")),
-            };
-            if let Some(error) = failure {
-                tracing::error!(digest = %image.digest, %error, "scan history not written");
-            }
-        }
-        // The first scan of a digest nobody scanned before is its
-        // baseline: what was there at admission is not news. Alerts are
-        // about what a re-scan adds.
-        let alerted: Vec<Finding> = if first_scan {
-            Vec::new()
-        } else {
-            changes
-                .new
-                .iter()
-                .filter(|f| f.severity >= self.config.alert_severity)
-                .cloned()
-                .collect()
         };
+        let alert_severity = self.config.alert_severity;
+        let history = self.history.clone();
+        let digest = image.digest.clone();
+        let compared = cpu::offload(move || {
+            let compared = compare(previous, &report, alert_severity, now);
+            if let Some(history) = history {
+                let doc = ScanDocument::new(&report, None);
+                if let Err(error) = history.record(&doc, now) {
+                    tracing::error!(%digest, %error, "scan history not written");
+                }
+            }
+            compared
+        })
+        .await
+        .map_err(|e| ScanError::Local(format!("re-scan bookkeeping failed: {e}")))?;
+        let Compared {
+            changes,
+            state,
+            alerted,
+        } = compared;
+        let db_revision = state.revision.clone();
+        self.state().insert(image.digest.clone(), state);
+
         if !alerted.is_empty() {
             for finding in &alerted {
                 tracing::warn!(image = %image.image, digest = %image.digest, id = %finding.id,
@@ -316,7 +308,7 @@ impl Rescanner {
                         digest: image.digest.clone(),
                         workloads: image.workloads.iter().map(ToString::to_string).collect(),
                         findings: alerted.clone(),
-                        db_revision: report.db_revision.clone(),
+                        db_revision,
                         raised_at: now.to_string(),
                     })
                     .await;
@@ -372,6 +364,96 @@ impl Rescanner {
             .iter()
             .map(|(d, s)| (d.clone(), s.scanned_at))
             .collect()
+    }
+}
+
+/// What a re-scan is compared with.
+enum Previous {
+    /// This replica's own last scan of the digest.
+    Remembered(DigestState),
+    /// What another replica (or this one before a restart) kept.
+    Stored(baseline::Baseline),
+    /// Nobody scanned the digest: this scan is its baseline.
+    None,
+}
+
+/// A re-scan compared with the previous scan.
+struct Compared {
+    changes: ScanDiff,
+    /// What to remember of the digest from now on.
+    state: DigestState,
+    /// New findings at or above the alert severity; none on a first scan.
+    alerted: Vec<Finding>,
+}
+
+/// The diff, each finding's firstSeen carried over, and what to alert.
+fn compare(
+    previous: Previous,
+    report: &ScanReport,
+    alert_severity: Severity,
+    now: jiff::Timestamp,
+) -> Compared {
+    let previous = match previous {
+        Previous::Remembered(state) => Some(state),
+        Previous::Stored(b) => Some(DigestState {
+            revision: b.revision.clone(),
+            scanned_at: None,
+            findings: b.previous(&report.findings, now),
+            overdue_alerted: BTreeSet::new(),
+        }),
+        Previous::None => None,
+    };
+    let first_scan = previous.is_none();
+    let previous = previous.unwrap_or_default();
+    let previous_findings: Vec<Finding> =
+        previous.findings.iter().map(|(f, _)| f.clone()).collect();
+    let changes = diff(&previous_findings, &report.findings);
+    drop(previous_findings);
+
+    let seen_before: BTreeMap<FindingKey, jiff::Timestamp> = previous
+        .findings
+        .iter()
+        .map(|(f, seen)| (FindingKey::of(f), *seen))
+        .collect();
+    let mut current = BTreeSet::new();
+    let findings: Vec<(Finding, jiff::Timestamp)> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            let key = FindingKey::of(finding);
+            let seen = seen_before.get(&key).copied().unwrap_or(now);
+            current.insert(key);
+            (finding.clone(), seen)
+        })
+        .collect();
+    drop(seen_before);
+    let overdue_alerted = previous
+        .overdue_alerted
+        .into_iter()
+        .filter(|k| current.contains(k))
+        .collect();
+    // The first scan of a digest nobody scanned before is its baseline:
+    // what was there at admission is not news. Alerts are about what a
+    // re-scan adds.
+    let alerted = if first_scan {
+        Vec::new()
+    } else {
+        changes
+            .new
+            .iter()
+            .filter(|f| f.severity >= alert_severity)
+            .cloned()
+            .collect()
+    };
+    Compared {
+        changes,
+        state: DigestState {
+            revision: report.db_revision.clone(),
+            scanned_at: Some(now),
+            findings,
+            overdue_alerted,
+        },
+        alerted,
     }
 }
 

@@ -2,6 +2,7 @@
 //! parallel, digest-verified while they stream, analysed without touching
 //! disk, cached by digest) → inventory → matches → [`ScanReport`].
 
+use super::cpu;
 use super::layer_cache::{LayerCache, LayerCacheStats};
 use super::limits::ScannerConfig;
 use super::metrics::ScanMetrics;
@@ -263,7 +264,7 @@ impl ImageScanner {
         let analyses: Vec<Arc<LayerAnalysis>> = futures::future::try_join_all(work).await?;
         // Stacking a large image's layers is milliseconds of CPU: off the
         // async workers, as matching is.
-        tokio::task::spawn_blocking(move || inventory::assemble(&analyses))
+        cpu::offload(move || inventory::assemble(&analyses))
             .await
             .map_err(|e| ScanError::Local(format!("inventory task failed: {e}")))
     }
@@ -315,6 +316,8 @@ impl ImageScanner {
         let detectors = Arc::clone(&self.detectors);
         let limits = self.config.layer.clone();
         let owned_digest = digest.to_string();
+        // Not `cpu::offload`: an admission scan may wait on this layer
+        // through the cache, so it runs at the normal priority always.
         let walker = tokio::task::spawn_blocking(move || {
             let reader = ChannelReader {
                 receiver,
@@ -429,7 +432,7 @@ impl ImageScanner {
             .db
             .current()
             .ok_or_else(|| ScanError::Database("no vulnerability database loaded".into()))?;
-        tokio::task::spawn_blocking(move || {
+        cpu::offload(move || {
             let outcome = db.match_inventory(&inventory);
             ScanReport {
                 image,

@@ -2,6 +2,7 @@
 //! `(digest, database revision)`, single flight per digest, bounded
 //! concurrency, the scan budget; and the [`Scanner`] it drives.
 
+pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod format;
