@@ -4,22 +4,27 @@ use super::numeric::compare_digit_runs;
 use std::cmp::Ordering;
 
 /// `[epoch:]upstream[-revision]`, split as dpkg splits it.
-struct DebVersion<'a> {
+#[derive(Debug, Clone)]
+pub struct DebVersion<'a> {
     epoch: u64,
     upstream: &'a str,
     revision: &'a str,
 }
 
-fn split(version: &str) -> DebVersion<'_> {
+/// Splits `version` once, to compare it with many ([`compare_split`]).
+pub fn split(version: &str) -> DebVersion<'_> {
     let version = version.trim();
-    let (epoch, rest) = match version.split_once(':') {
+    // Byte searches: `:` and `-` are ASCII, so every cut is on a character
+    // boundary (and this runs for every event of every Debian advisory
+    // checked).
+    let (epoch, rest) = match memchr::memchr(b':', version.as_bytes()) {
         // dpkg refuses a non-numeric epoch; treating it as 0 keeps the
         // ordering total on any string (such versions never come from dpkg).
-        Some((epoch, rest)) => (epoch.parse().unwrap_or(0), rest),
+        Some(at) => (version[..at].parse().unwrap_or(0), &version[at + 1..]),
         None => (0, version),
     };
-    let (upstream, revision) = match rest.rsplit_once('-') {
-        Some((upstream, revision)) => (upstream, revision),
+    let (upstream, revision) = match memchr::memrchr(b'-', rest.as_bytes()) {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
         None => (rest, ""),
     };
     DebVersion {
@@ -76,7 +81,11 @@ fn verrevcmp(a: &str, b: &str) -> Ordering {
 }
 
 pub fn compare(a: &str, b: &str) -> Ordering {
-    let (a, b) = (split(a), split(b));
+    compare_split(&split(a), &split(b))
+}
+
+/// [`compare`] of versions already split.
+pub fn compare_split(a: &DebVersion<'_>, b: &DebVersion<'_>) -> Ordering {
     a.epoch
         .cmp(&b.epoch)
         .then_with(|| verrevcmp(a.upstream, b.upstream))

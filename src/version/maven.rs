@@ -4,21 +4,40 @@
 //! and by each switch between digits and letters).
 
 use super::numeric::compare_digit_runs;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// One item of the parsed tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Item {
-    /// Digits with leading zeros stripped (`0` is the empty string).
-    Number(String),
-    /// A qualifier after aliases (`ga`, `final`, `release` → ``; `cr` → `rc`).
-    Qualifier(String),
+    Number(Number),
+    Qualifier(Qualifier),
     List(Vec<Item>),
+}
+
+/// Digits with leading zeros stripped; most fit a `u64` (no allocation:
+/// a match parses every event version of every Maven advisory checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Number {
+    Small(u64),
+    /// More than [`SMALL_DIGITS`] digits after the zeros.
+    Big(Box<str>),
+}
+
+/// Numbers of up to this many digits are kept as `u64`.
+const SMALL_DIGITS: usize = 18;
+
+/// A qualifier after aliases (`ga`, `final`, `release` → ``; `cr` → `rc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Qualifier {
+    /// Its index in [`QUALIFIERS`].
+    Known(u8),
+    Other(Box<str>),
 }
 
 /// The well-known qualifiers, in order; `""` is the release itself.
 const QUALIFIERS: [&str; 7] = ["alpha", "beta", "milestone", "rc", "snapshot", "", "sp"];
-const RELEASE_INDEX: usize = 5;
+const RELEASE_INDEX: u8 = 5;
 
 /// A parsed Maven version; `Ord` is `ComparableVersion.compareTo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +46,12 @@ pub struct MavenVersion {
 }
 
 fn number(digits: &str) -> Item {
-    Item::Number(digits.trim_start_matches('0').to_string())
+    let digits = digits.trim_start_matches('0');
+    Item::Number(match digits.parse() {
+        Ok(n) if digits.len() <= SMALL_DIGITS => Number::Small(n),
+        _ if digits.is_empty() => Number::Small(0),
+        _ => Number::Big(digits.into()),
+    })
 }
 
 fn qualifier(text: &str, followed_by_digit: bool) -> Item {
@@ -39,7 +63,10 @@ fn qualifier(text: &str, followed_by_digit: bool) -> Item {
         (_, "cr") => "rc",
         (_, other) => other,
     };
-    Item::Qualifier(text.to_string())
+    Item::Qualifier(match QUALIFIERS.iter().position(|k| *k == text) {
+        Some(i) => Qualifier::Known(i as u8),
+        None => Qualifier::Other(text.into()),
+    })
 }
 
 fn parse_item(is_digit: bool, text: &str) -> Item {
@@ -53,8 +80,8 @@ fn parse_item(is_digit: bool, text: &str) -> Item {
 impl Item {
     fn is_null(&self) -> bool {
         match self {
-            Item::Number(n) => n.is_empty(),
-            Item::Qualifier(q) => q.is_empty(),
+            Item::Number(n) => *n == Number::Small(0),
+            Item::Qualifier(q) => *q == Qualifier::Known(RELEASE_INDEX),
             Item::List(items) => items.is_empty(),
         }
     }
@@ -74,34 +101,44 @@ fn normalize(items: &mut Vec<Item>) {
     }
 }
 
+/// Maven lower-cases with Java's `toLowerCase(Locale.ENGLISH)`; an ASCII
+/// version without capitals is used as it is.
+fn lower_case(version: &str) -> Cow<'_, str> {
+    if version.is_ascii() && !version.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(version)
+    } else {
+        Cow::Owned(version.to_lowercase())
+    }
+}
+
 /// The tree as Maven builds it. Sub-lists are built on a stack of
 /// vectors; each is normalised when it is closed (at the end, innermost
-/// first), then attached to its parent.
+/// first), then attached to its parent. Positions are byte offsets; every
+/// separator is ASCII.
 fn parse(version: &str) -> Vec<Item> {
-    let lower = version.to_lowercase();
-    let chars: Vec<char> = lower.chars().collect();
-    let text = |from: usize, to: usize| -> String { chars[from..to].iter().collect() };
+    let lower = lower_case(version);
+    let text = |from: usize, to: usize| -> &str { lower.get(from..to).unwrap_or("") };
     // The open lists, outermost first; each nested list is the last item of
     // its parent once closed.
     let mut stack: Vec<Vec<Item>> = vec![Vec::new()];
     let mut is_digit = false;
     let mut start = 0;
-    for (i, &c) in chars.iter().enumerate() {
+    for (i, c) in lower.char_indices() {
         let Some(current) = stack.last_mut() else {
             break;
         };
         if c == '.' {
             current.push(if i == start {
-                Item::Number(String::new())
+                Item::Number(Number::Small(0))
             } else {
-                parse_item(is_digit, &text(start, i))
+                parse_item(is_digit, text(start, i))
             });
             start = i + 1;
         } else if c == '-' {
             current.push(if i == start {
-                Item::Number(String::new())
+                Item::Number(Number::Small(0))
             } else {
-                parse_item(is_digit, &text(start, i))
+                parse_item(is_digit, text(start, i))
             });
             start = i + 1;
             stack.push(Vec::new());
@@ -109,7 +146,7 @@ fn parse(version: &str) -> Vec<Item> {
             if !is_digit && i > start {
                 // `X1`: the qualifier goes into a list of its own (unless the
                 // current one is still empty), the number into the next.
-                let qualifier = qualifier(&text(start, i), true);
+                let qualifier = qualifier(text(start, i), true);
                 if current.is_empty() {
                     current.push(qualifier);
                     stack.push(Vec::new());
@@ -122,15 +159,15 @@ fn parse(version: &str) -> Vec<Item> {
             is_digit = true;
         } else {
             if is_digit && i > start {
-                current.push(number(&text(start, i)));
+                current.push(number(text(start, i)));
                 start = i;
                 stack.push(Vec::new());
             }
             is_digit = false;
         }
     }
-    if chars.len() > start {
-        let last = parse_item(is_digit, &text(start, chars.len()));
+    if lower.len() > start {
+        let last = parse_item(is_digit, text(start, lower.len()));
         // A trailing `.X` is treated as `-X` (1.0.0.X1 < 1.0.0-X2).
         if !is_digit && stack.last().is_some_and(|list| !list.is_empty()) {
             stack.push(Vec::new());
@@ -149,30 +186,31 @@ fn parse(version: &str) -> Vec<Item> {
     Vec::new()
 }
 
-/// `comparableQualifier`: a known qualifier's index, else `7-<text>`,
-/// compared as Java strings.
-fn comparable_qualifier(q: &str) -> String {
-    match QUALIFIERS.iter().position(|k| *k == q) {
-        Some(i) => i.to_string(),
-        None => format!("{}-{q}", QUALIFIERS.len()),
+/// `comparableQualifier` compared as Java strings: a known qualifier is
+/// its index (one digit, 0 to 6), any other `7-<text>`.
+fn compare_qualifiers(a: &Qualifier, b: &Qualifier) -> Ordering {
+    match (a, b) {
+        (Qualifier::Known(x), Qualifier::Known(y)) => x.cmp(y),
+        (Qualifier::Known(_), Qualifier::Other(_)) => Ordering::Less,
+        (Qualifier::Other(_), Qualifier::Known(_)) => Ordering::Greater,
+        (Qualifier::Other(x), Qualifier::Other(y)) => x.encode_utf16().cmp(y.encode_utf16()),
     }
 }
 
-fn java_string_cmp(a: &str, b: &str) -> Ordering {
-    a.encode_utf16().cmp(b.encode_utf16())
+fn compare_numbers(a: &Number, b: &Number) -> Ordering {
+    match (a, b) {
+        (Number::Small(x), Number::Small(y)) => x.cmp(y),
+        (Number::Small(_), Number::Big(_)) => Ordering::Less,
+        (Number::Big(_), Number::Small(_)) => Ordering::Greater,
+        (Number::Big(x), Number::Big(y)) => compare_digit_runs(x.as_bytes(), y.as_bytes()),
+    }
 }
 
 /// `item.compareTo(null)`: how an item compares with a missing one.
 fn compare_with_missing(item: &Item) -> Ordering {
     match item {
-        Item::Number(n) => {
-            if n.is_empty() {
-                Ordering::Equal
-            } else {
-                Ordering::Greater
-            }
-        }
-        Item::Qualifier(q) => java_string_cmp(&comparable_qualifier(q), &RELEASE_INDEX.to_string()),
+        Item::Number(n) => compare_numbers(n, &Number::Small(0)),
+        Item::Qualifier(q) => compare_qualifiers(q, &Qualifier::Known(RELEASE_INDEX)),
         Item::List(items) => items
             .iter()
             .map(compare_with_missing)
@@ -184,12 +222,10 @@ fn compare_with_missing(item: &Item) -> Ordering {
 fn compare_items(a: &Item, b: &Item) -> Ordering {
     use Item::*;
     match (a, b) {
-        (Number(x), Number(y)) => compare_digit_runs(x.as_bytes(), y.as_bytes()),
+        (Number(x), Number(y)) => compare_numbers(x, y),
         (Number(_), _) => Ordering::Greater,
         (Qualifier(_), Number(_)) | (Qualifier(_), List(_)) => Ordering::Less,
-        (Qualifier(x), Qualifier(y)) => {
-            java_string_cmp(&comparable_qualifier(x), &comparable_qualifier(y))
-        }
+        (Qualifier(x), Qualifier(y)) => compare_qualifiers(x, y),
         (List(_), Number(_)) => Ordering::Less,
         (List(_), Qualifier(_)) => Ordering::Greater,
         (List(x), List(y)) => compare_lists(x, y),

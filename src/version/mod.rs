@@ -33,6 +33,16 @@ pub enum VersionScheme {
     Packagist,
 }
 
+impl VersionScheme {
+    /// Whether the order is total on every string. Maven's
+    /// `ComparableVersion` and PHP's `version_compare` are not transitive
+    /// on odd strings (`""` < `"pl"` < `"0cr2"` < `""` for Maven), and
+    /// scangate follows them.
+    pub fn is_total_order(self) -> bool {
+        !matches!(self, VersionScheme::Maven | VersionScheme::Packagist)
+    }
+}
+
 /// Why two versions could not be compared.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VersionError {
@@ -120,6 +130,7 @@ pub fn compare(scheme: VersionScheme, a: &str, b: &str) -> Result<Ordering, Vers
 pub enum Prepared<'a> {
     /// Schemes that compare the strings themselves.
     Raw(&'a str),
+    Dpkg(dpkg::DebVersion<'a>),
     SemVer(semver::SemVer<'a>),
     Pep440(pep440::Pep440<'a>),
     Maven(maven::MavenVersion),
@@ -136,9 +147,8 @@ pub fn prepare(scheme: VersionScheme, version: &str) -> Result<Prepared<'_>, Ver
         reason,
     };
     Ok(match scheme {
-        VersionScheme::Dpkg | VersionScheme::Rpm | VersionScheme::Packagist => {
-            Prepared::Raw(version)
-        }
+        VersionScheme::Dpkg => Prepared::Dpkg(dpkg::split(version)),
+        VersionScheme::Rpm | VersionScheme::Packagist => Prepared::Raw(version),
         VersionScheme::Apk => {
             apk::compare(version, version).map_err(invalid)?;
             Prepared::Raw(version)
@@ -170,6 +180,7 @@ pub fn compare_prepared(
     };
     match a {
         Prepared::Raw(a) => compare(scheme, a, b),
+        Prepared::Dpkg(a) => Ok(dpkg::compare_split(a, &dpkg::split(b))),
         Prepared::SemVer(a) => Ok(a.cmp(&semver::SemVer::parse(b).map_err(invalid)?)),
         Prepared::Pep440(a) => Ok(a.cmp(&pep440::Pep440::parse(b).map_err(invalid)?)),
         Prepared::Maven(a) => Ok(a.cmp(&maven::MavenVersion::parse(b))),

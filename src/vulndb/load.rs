@@ -10,7 +10,7 @@ use super::osv::{self, Record};
 use super::ranges::{CompactRange, EventKind, VersionList};
 use super::severity;
 use super::snapshot::StoredRecord;
-use super::{AffectedEntry, Database, EcosystemInfo, VulnRecord};
+use super::{AffectedEntry, Database, EcosystemInfo, PackageIndex, VulnRecord};
 use crate::model::{ArcStr, SeveritySource};
 use crate::version::VersionScheme;
 use serde::{Deserialize, Serialize};
@@ -586,7 +586,7 @@ pub fn from_records<'a>(
 #[derive(Default)]
 struct Assembly {
     ecosystems: BTreeMap<String, EcosystemInfo>,
-    index: HashMap<(Box<str>, Box<str>), Vec<AffectedEntry>>,
+    index: PackageIndex,
     vulns: Vec<VulnRecord>,
 }
 
@@ -612,7 +612,9 @@ impl Assembly {
         info.releases.extend(compacted.releases);
         for (eco, name, ranges, versions) in compacted.entries {
             self.index
-                .entry((eco, name))
+                .entry(eco)
+                .or_default()
+                .entry(name)
                 .or_default()
                 .push(AffectedEntry {
                     record: slot,
@@ -624,6 +626,14 @@ impl Assembly {
     }
 
     fn finish(mut self, revision: String, updated_at: jiff::Timestamp) -> Database {
+        for (eco, packages) in &mut self.index {
+            let scheme = VersionScheme::for_osv_ecosystem(eco);
+            for entries in packages.values_mut() {
+                entries.shrink_to_fit();
+                entries.summarize(scheme);
+            }
+            packages.shrink_to_fit();
+        }
         self.index.shrink_to_fit();
         borrow_alias_severities(&mut self.vulns);
         Database {

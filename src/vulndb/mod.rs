@@ -5,6 +5,7 @@ pub mod ecosystem;
 pub mod load;
 pub mod metrics;
 pub mod osv;
+pub mod package_entries;
 pub mod ranges;
 pub mod severity;
 pub mod snapshot;
@@ -19,9 +20,10 @@ pub use sync::{SyncConfig, SyncReport, sync_mirror};
 use crate::model::{ArcStr, Finding, Inventory, Severity, SeveritySource};
 use crate::version::VersionScheme;
 use arc_swap::ArcSwapOption;
+use package_entries::PackageEntries;
 use ranges::{CompactRange, VersionList};
 use smallvec::SmallVec;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// What matching an inventory produced.
@@ -45,6 +47,9 @@ pub struct VulnRecord {
     pub cvss_score: Option<f64>,
     pub cvss_vector: Option<ArcStr>,
 }
+
+/// Ecosystem with release → package name → that package's entries.
+pub type PackageIndex = HashMap<Box<str>, HashMap<Box<str>, PackageEntries>>;
 
 /// One `affected` entry of a record, compact.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -75,8 +80,9 @@ pub struct Database {
     revision: String,
     updated_at: jiff::Timestamp,
     records: Vec<VulnRecord>,
-    /// `(ecosystem with release, package name)` → entries.
-    index: HashMap<(Box<str>, Box<str>), Vec<AffectedEntry>>,
+    /// Ecosystem with release → package name → entries (two levels, so
+    /// that a lookup borrows the names instead of allocating a key).
+    index: PackageIndex,
     ecosystems: BTreeMap<String, EcosystemInfo>,
 }
 
@@ -115,11 +121,14 @@ impl Database {
     pub fn match_inventory(&self, inventory: &Inventory) -> MatchOutcome {
         let os_eco = inventory.os.as_ref().and_then(ecosystem::os_ecosystem);
         let mut unchecked = BTreeSet::new();
-        let mut findings = Vec::new();
-        // The rank of each package's name, so that sorting the findings
+        // The rank of each package's name, so that ordering the findings
         // compares numbers, not names.
         let name_rank = name_ranks(&inventory.packages);
-        let mut finding_ranks: Vec<u32> = Vec::new();
+        // What matched, small and in inventory order; the findings are
+        // built once their order is known (below).
+        let mut hits: Vec<Hit<'_>> = Vec::new();
+        let mut package_text: Vec<PackageText> = Vec::new();
+        let mut seen: HashSet<u32> = HashSet::new();
         for (package_index, package) in inventory.packages.iter().enumerate() {
             let Some((eco, name)) = ecosystem::lookup_key(package, os_eco.as_deref()) else {
                 let os = inventory
@@ -138,18 +147,20 @@ impl Database {
                 unchecked.insert(eco);
                 continue;
             };
-            let Some(entries) = self.index.get(&(eco.as_str().into(), name.as_str().into())) else {
+            let Some(entries) = self
+                .index
+                .get(eco.as_str())
+                .and_then(|e| e.get(name.as_str()))
+            else {
                 continue;
             };
             let installed = crate::version::prepare(scheme, &package.version).ok();
-            // Shared by every finding of this package.
-            let (package_name, ecosystem, installed_version) = (
-                ArcStr::from(package.name.as_str()),
-                ArcStr::from(eco.as_str()),
-                ArcStr::from(package.version.as_str()),
-            );
-            let mut seen = BTreeSet::new();
-            for entry in entries {
+            let rank = name_rank.get(package_index).copied().unwrap_or(u32::MAX);
+            let first_hit = hits.len();
+            if !seen.is_empty() {
+                seen.clear();
+            }
+            for entry in entries.candidates(scheme, installed.as_ref()) {
                 let verdict = ranges::check_prepared(
                     scheme,
                     &entry.ranges,
@@ -157,21 +168,48 @@ impl Database {
                     &package.version,
                     installed.as_ref(),
                 );
+                // One finding per record and package, the first entry's.
                 if !verdict.affected || !seen.insert(entry.record) {
                     continue;
                 }
                 let Some(record) = self.records.get(entry.record as usize) else {
                     continue;
                 };
-                finding_ranks.push(name_rank.get(package_index).copied().unwrap_or(u32::MAX));
-                findings.push(Finding {
+                hits.push(Hit {
+                    order: (u64::from(u8::MAX - record.severity as u8) << 32) | u64::from(rank),
+                    id: &record.id,
+                    text: package_text.len() as u32,
+                    package: package_index as u32,
+                    record: entry.record,
+                    fixed: verdict.fixed,
+                });
+            }
+            if hits.len() > first_hit {
+                // Shared by every finding of this package.
+                package_text.push(PackageText {
+                    name: ArcStr::from(package.name.as_str()),
+                    ecosystem: ArcStr::from(eco.as_str()),
+                    version: ArcStr::from(package.version.as_str()),
+                });
+            }
+        }
+        // Most severe first, then by package name and ID; ties (one record
+        // on two packages of one name) in inventory order.
+        hits.sort_unstable_by(|a, b| (a.order, a.id, a.package).cmp(&(b.order, b.id, b.package)));
+        let findings = hits
+            .into_iter()
+            .filter_map(|hit| {
+                let record = self.records.get(hit.record as usize)?;
+                let package = inventory.packages.get(hit.package as usize)?;
+                let text = package_text.get(hit.text as usize)?;
+                Some(Finding {
                     id: record.id.clone(),
                     aliases: record.aliases.clone(),
-                    package: package_name.clone(),
+                    package: text.name.clone(),
                     kind: package.kind,
-                    ecosystem: ecosystem.clone(),
-                    installed_version: installed_version.clone(),
-                    fixed_version: verdict.fixed,
+                    ecosystem: text.ecosystem.clone(),
+                    installed_version: text.version.clone(),
+                    fixed_version: hit.fixed,
                     severity: record.severity,
                     severity_source: record.severity_source.clone(),
                     cvss_score: record.cvss_score,
@@ -179,14 +217,35 @@ impl Database {
                     summary: record.summary.clone(),
                     published: record.published.clone(),
                     location: Some(package.location.clone()),
-                });
-            }
-        }
+                })
+            })
+            .collect();
         MatchOutcome {
-            findings: sorted_for_report(findings, &finding_ranks),
+            findings,
             unchecked: unchecked.into_iter().collect(),
         }
     }
+}
+
+/// One record affecting one installed package, before it becomes a
+/// [`Finding`]: ordering these moves a few dozen bytes each, not the
+/// findings' hundreds.
+struct Hit<'a> {
+    /// Severity (most severe first) and the package name's rank.
+    order: u64,
+    id: &'a str,
+    /// Index into the package texts of the match.
+    text: u32,
+    package: u32,
+    record: u32,
+    fixed: Option<String>,
+}
+
+/// A matched package's text, shared by all its findings.
+struct PackageText {
+    name: ArcStr,
+    ecosystem: ArcStr,
+    version: ArcStr,
 }
 
 /// Each package's place in the order of their names (equal names, equal
@@ -203,39 +262,6 @@ fn name_ranks(packages: &[crate::model::Package]) -> Vec<u32> {
         ranks[package] = rank;
     }
     ranks
-}
-
-/// Most severe first, then by package name (`name_ranks`: the rank of each
-/// finding's package name) and ID. Sorts positions, then moves the
-/// findings into place by following the permutation's cycles: sorting the
-/// findings themselves moves their hundreds of bytes at every step and
-/// allocates a scratch copy of half of them.
-fn sorted_for_report(mut findings: Vec<Finding>, name_ranks: &[u32]) -> Vec<Finding> {
-    let key = |i: usize| {
-        let rank = name_ranks.get(i).copied().unwrap_or(u32::MAX);
-        (std::cmp::Reverse(findings[i].severity), rank)
-    };
-    let mut order: Vec<usize> = (0..findings.len()).collect();
-    order.sort_by(|&a, &b| {
-        key(a)
-            .cmp(&key(b))
-            .then_with(|| findings[a].id.cmp(&findings[b].id))
-    });
-    // Position `i` takes the finding at `order[i]`; a settled position
-    // points at itself.
-    for start in 0..order.len() {
-        let mut at = start;
-        loop {
-            let from = order[at];
-            order[at] = at;
-            if from == start || from == at {
-                break;
-            }
-            findings.swap(at, from);
-            at = from;
-        }
-    }
-    findings
 }
 
 /// The database in service, shared by everything that matches; a refresh

@@ -70,6 +70,17 @@ impl CompactRange {
         self.ends.is_empty()
     }
 
+    /// The last event as stored (the highest, once normalized).
+    pub fn last_event(&self) -> Option<(EventKind, &str)> {
+        let (kind, end) = *self.ends.last()?;
+        let start = match self.ends.len() {
+            0 | 1 => 0,
+            n => self.ends[n - 2].1,
+        };
+        let version = self.text.get(start as usize..end as usize).unwrap_or("");
+        Some((kind, version))
+    }
+
     /// Drops the events `scheme` cannot order and sorts the rest, so that
     /// checks need one comparison per event and can stop early.
     pub fn normalize(&mut self, scheme: VersionScheme) {
@@ -229,15 +240,38 @@ fn in_range(
     installed: &Prepared<'_>,
 ) -> (bool, Option<String>) {
     if range.normalized {
+        if let Some(settled) = above_every_event(scheme, range.last_event(), installed) {
+            return settled;
+        }
         in_ordered_events(scheme, range.events(), installed)
     } else {
         let events: Vec<(EventKind, &str)> = range.events().collect();
-        in_ordered_events(
-            scheme,
-            sorted_events(scheme, &events).into_iter(),
-            installed,
-        )
+        let sorted = sorted_events(scheme, &events);
+        if let Some(settled) = above_every_event(scheme, sorted.last().copied(), installed) {
+            return settled;
+        }
+        in_ordered_events(scheme, sorted.into_iter(), installed)
     }
+}
+
+/// The verdict when the installed version is above the range's highest
+/// event (`last` of the ordered events): the kind of that event alone
+/// decides, so one comparison replaces the walk. That is the common case
+/// (most installed packages are past every fix of their advisories).
+/// Only under total orders: where the order is not transitive on odd
+/// strings (Maven's, PHP's), being above the last event does not put the
+/// version above the others, and the walk decides.
+fn above_every_event(
+    scheme: VersionScheme,
+    last: Option<(EventKind, &str)>,
+    installed: &Prepared<'_>,
+) -> Option<(bool, Option<String>)> {
+    if !scheme.is_total_order() {
+        return None;
+    }
+    let (kind, at) = last?;
+    let above = at == "0" || compare_prepared(scheme, installed, at) == Ok(Ordering::Greater);
+    above.then_some((kind == EventKind::Introduced, None))
 }
 
 /// [`in_range`] over events already in order (no allocation: this runs

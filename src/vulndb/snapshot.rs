@@ -3,15 +3,15 @@
 //! stale or unreadable is simply rebuilt from the zips.
 
 use super::load::{self, DbConfig, LoadError};
-use super::{AffectedEntry, Database, EcosystemInfo, VulnRecord};
+use super::package_entries::PackageEntries;
+use super::{Database, EcosystemInfo, PackageIndex, VulnRecord};
 use crate::model::{ArcStr, Severity, SeveritySource};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the snapshot layout changes; older files are ignored.
-const SNAPSHOT_FORMAT: u32 = 5;
+const SNAPSHOT_FORMAT: u32 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -113,7 +113,7 @@ struct Stored {
     revision: String,
     updated_at: String,
     records: Vec<StoredRecord>,
-    index: Vec<(Box<str>, Box<str>, Vec<AffectedEntry>)>,
+    index: Vec<(Box<str>, Box<str>, PackageEntries)>,
     ecosystems: Vec<(String, EcosystemInfo)>,
 }
 
@@ -139,7 +139,11 @@ pub fn write_snapshot(db: &Database, path: &Path) -> Result<(), SnapshotError> {
         index: db
             .index
             .iter()
-            .map(|((eco, name), entries)| (eco.clone(), name.clone(), entries.clone()))
+            .flat_map(|(eco, packages)| {
+                packages
+                    .iter()
+                    .map(|(name, entries)| (eco.clone(), name.clone(), entries.clone()))
+            })
             .collect(),
         ecosystems: db
             .ecosystems
@@ -172,9 +176,9 @@ pub fn read_snapshot(path: &Path) -> Result<Database, SnapshotError> {
         return Err(invalid(path, format!("format {}", stored.format)));
     }
     let records = stored.records.into_iter().map(VulnRecord::from).collect();
-    let mut index = HashMap::with_capacity(stored.index.len());
+    let mut index = PackageIndex::new();
     for (eco, name, entries) in stored.index {
-        index.insert((eco, name), entries);
+        index.entry(eco).or_default().insert(name, entries);
     }
     Ok(Database {
         revision: stored.revision,
