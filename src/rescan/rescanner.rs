@@ -265,18 +265,11 @@ impl Rescanner {
             }
         };
         let report = self.scanner.scan(&reference, &image.digest, creds).await?;
-        let previous = match remembered {
-            Some(state) => Previous::Remembered(state),
-            None => match stored {
-                Some(baseline) => Previous::Stored(baseline),
-                None => Previous::None,
-            },
-        };
         let alert_severity = self.config.alert_severity;
         let history = self.history.clone();
         let digest = image.digest.clone();
         let compared = cpu::offload(move || {
-            let compared = compare(previous, &report, alert_severity, now);
+            let compared = compare(remembered, stored, &report, alert_severity, now);
             if let Some(history) = history {
                 let doc = ScanDocument::new(&report, None);
                 if let Err(error) = history.record(&doc, now) {
@@ -367,16 +360,6 @@ impl Rescanner {
     }
 }
 
-/// What a re-scan is compared with.
-enum Previous {
-    /// This replica's own last scan of the digest.
-    Remembered(DigestState),
-    /// What another replica (or this one before a restart) kept.
-    Stored(baseline::Baseline),
-    /// Nobody scanned the digest: this scan is its baseline.
-    None,
-}
-
 /// A re-scan compared with the previous scan.
 struct Compared {
     changes: ScanDiff,
@@ -386,23 +369,24 @@ struct Compared {
     alerted: Vec<Finding>,
 }
 
-/// The diff, each finding's firstSeen carried over, and what to alert.
+/// The diff against this replica's last scan of the digest (`remembered`),
+/// else what persisted of another's (`stored`), each finding's firstSeen
+/// carried over, and what to alert. Neither: this scan is the baseline.
 fn compare(
-    previous: Previous,
+    remembered: Option<DigestState>,
+    stored: Option<baseline::Baseline>,
     report: &ScanReport,
     alert_severity: Severity,
     now: jiff::Timestamp,
 ) -> Compared {
-    let previous = match previous {
-        Previous::Remembered(state) => Some(state),
-        Previous::Stored(b) => Some(DigestState {
+    let previous = remembered.or_else(|| {
+        stored.map(|b| DigestState {
             revision: b.revision.clone(),
             scanned_at: None,
             findings: b.previous(&report.findings, now),
             overdue_alerted: BTreeSet::new(),
-        }),
-        Previous::None => None,
-    };
+        })
+    });
     let first_scan = previous.is_none();
     let previous = previous.unwrap_or_default();
     let previous_findings: Vec<Finding> =

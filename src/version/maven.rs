@@ -47,10 +47,11 @@ pub struct MavenVersion {
 
 fn number(digits: &str) -> Item {
     let digits = digits.trim_start_matches('0');
-    Item::Number(match digits.parse() {
-        Ok(n) if digits.len() <= SMALL_DIGITS => Number::Small(n),
-        _ if digits.is_empty() => Number::Small(0),
-        _ => Number::Big(digits.into()),
+    Item::Number(if digits.len() <= SMALL_DIGITS {
+        // Only ASCII digits reach here; `""` (all zeros) is 0.
+        Number::Small(digits.parse().unwrap_or(0))
+    } else {
+        Number::Big(digits.into())
     })
 }
 

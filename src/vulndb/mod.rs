@@ -178,9 +178,10 @@ impl Database {
                 hits.push(Hit {
                     order: (u64::from(u8::MAX - record.severity as u8) << 32) | u64::from(rank),
                     id: &record.id,
-                    text: package_text.len() as u32,
-                    package: package_index as u32,
-                    record: entry.record,
+                    position: package_index,
+                    record,
+                    package,
+                    text: package_text.len(),
                     fixed: verdict.fixed,
                 });
             }
@@ -195,13 +196,12 @@ impl Database {
         }
         // Most severe first, then by package name and ID; ties (one record
         // on two packages of one name) in inventory order.
-        hits.sort_unstable_by(|a, b| (a.order, a.id, a.package).cmp(&(b.order, b.id, b.package)));
+        hits.sort_unstable_by(|a, b| (a.order, a.id, a.position).cmp(&(b.order, b.id, b.position)));
         let findings = hits
             .into_iter()
             .filter_map(|hit| {
-                let record = self.records.get(hit.record as usize)?;
-                let package = inventory.packages.get(hit.package as usize)?;
-                let text = package_text.get(hit.text as usize)?;
+                let (record, package) = (hit.record, hit.package);
+                let text = package_text.get(hit.text)?;
                 Some(Finding {
                     id: record.id.clone(),
                     aliases: record.aliases.clone(),
@@ -233,11 +233,14 @@ impl Database {
 struct Hit<'a> {
     /// Severity (most severe first) and the package name's rank.
     order: u64,
+    /// The record's ID, beside the order key for the sort.
     id: &'a str,
+    /// The package's place in the inventory (the last tie-break).
+    position: usize,
+    record: &'a VulnRecord,
+    package: &'a crate::model::Package,
     /// Index into the package texts of the match.
-    text: u32,
-    package: u32,
-    record: u32,
+    text: usize,
     fixed: Option<String>,
 }
 

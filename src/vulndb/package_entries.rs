@@ -13,8 +13,8 @@
 //! entry is checked.
 
 use super::AffectedEntry;
-use super::ranges::EventKind;
-use crate::version::{Prepared, VersionScheme, compare, compare_prepared};
+use super::ranges::{EventKind, event_cmp, is_above};
+use crate::version::{Prepared, VersionScheme};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -57,7 +57,9 @@ impl PackageEntries {
                 continue;
             }
             for (_, version) in entry.ranges.iter().filter_map(|r| r.last_event()) {
-                if ceiling.is_none_or(|c| event_order(scheme, version, c) == Ordering::Greater) {
+                // Normalized ranges hold only versions the scheme orders.
+                let higher = |c| event_cmp(scheme, version, c) == Some(Ordering::Greater);
+                if ceiling.is_none_or(higher) {
                     ceiling = Some(version);
                 }
             }
@@ -76,10 +78,7 @@ impl PackageEntries {
         installed: Option<&Prepared<'_>>,
     ) -> Candidates<'a> {
         let above = match (&self.ceiling, installed) {
-            (Some(ceiling), Some(installed)) => {
-                &**ceiling == "0"
-                    || compare_prepared(scheme, installed, ceiling) == Ok(Ordering::Greater)
-            }
+            (Some(ceiling), Some(installed)) => is_above(scheme, installed, ceiling),
             _ => false,
         };
         if above {
@@ -108,18 +107,6 @@ fn is_open(entry: &AffectedEntry) -> bool {
                     .last_event()
                     .is_some_and(|(kind, _)| kind == EventKind::Introduced)
         })
-}
-
-/// Event order, `"0"` (introduced at the beginning) below everything; a
-/// version the scheme cannot order never reaches here (normalized ranges
-/// hold none).
-fn event_order(scheme: VersionScheme, a: &str, b: &str) -> Ordering {
-    match (a == "0", b == "0") {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        _ => compare(scheme, a, b).unwrap_or(Ordering::Equal),
-    }
 }
 
 /// The entries of a package worth checking; see [`PackageEntries::candidates`].

@@ -220,7 +220,7 @@ pub struct Verdict {
 }
 
 /// Orders event versions, with `introduced: "0"` before everything.
-fn event_cmp(scheme: VersionScheme, a: &str, b: &str) -> Option<Ordering> {
+pub(super) fn event_cmp(scheme: VersionScheme, a: &str, b: &str) -> Option<Ordering> {
     match (a == "0", b == "0") {
         (true, true) => Some(Ordering::Equal),
         (true, false) => Some(Ordering::Less),
@@ -270,8 +270,13 @@ fn above_every_event(
         return None;
     }
     let (kind, at) = last?;
-    let above = at == "0" || compare_prepared(scheme, installed, at) == Ok(Ordering::Greater);
-    above.then_some((kind == EventKind::Introduced, None))
+    is_above(scheme, installed, at).then_some((kind == EventKind::Introduced, None))
+}
+
+/// Whether the installed version is above the event version `at` (every
+/// version is above `"0"`, the beginning).
+pub(super) fn is_above(scheme: VersionScheme, installed: &Prepared<'_>, at: &str) -> bool {
+    at == "0" || compare_prepared(scheme, installed, at) == Ok(Ordering::Greater)
 }
 
 /// [`in_range`] over events already in order (no allocation: this runs
