@@ -46,6 +46,24 @@ use std::time::{Duration, Instant};
 
 const SERVICE_NAME: &str = "scangate.scangate.svc";
 
+/// Sends each review once, in turn; each one's latency in ms. Anything
+/// but 200 stops the bench (`what` names the step).
+async fn send_each(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: &[Vec<u8>],
+    what: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let mut latencies = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let sent = Instant::now();
+        let answer = client.post(url).body(body.clone()).send().await?;
+        latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(answer.status() == 200, "{what}: {}", answer.status());
+    }
+    Ok(latencies)
+}
+
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -328,14 +346,7 @@ async fn main() -> anyhow::Result<()> {
     let bodies: Vec<Vec<u8>> = (0..hot.min(images.len()))
         .map(|i| review(i, &tagged[i * step]))
         .collect::<anyhow::Result<_>>()?;
-    for body in &bodies {
-        let answer = client.post(&url).body(body.clone()).send().await?;
-        anyhow::ensure!(
-            answer.status() == 200,
-            "warm-up review: {}",
-            answer.status()
-        );
-    }
+    send_each(&client, &url, &bodies, "warm-up review").await?;
     let bodies = Arc::new(bodies);
     let never = Arc::new(AtomicBool::new(false));
     let (before, before_s, before_failed) = open_loop(
@@ -358,17 +369,7 @@ async fn main() -> anyhow::Result<()> {
     // pass or no pass. Those are sent (and timed) here, as the warm-up of
     // step 2 was, so that the latency measured during the pass is the
     // pass's doing, not the database change's.
-    let mut after_swap = Vec::new();
-    for body in bodies.iter() {
-        let sent = Instant::now();
-        let answer = client.post(&url).body(body.clone()).send().await?;
-        after_swap.push(sent.elapsed().as_secs_f64() * 1e3);
-        anyhow::ensure!(
-            answer.status() == 200,
-            "review after the swap: {}",
-            answer.status()
-        );
-    }
+    let mut after_swap = send_each(&client, &url, &bodies, "review after the swap").await?;
     after_swap.sort_by(f64::total_cmp);
     let rss_before = proc_status("VmRSS:");
     let reset = reset_peak_rss();
