@@ -160,6 +160,32 @@ fn new_vulnerability_events(fake: &FakeApiServer) -> Vec<Value> {
         .collect()
 }
 
+/// The cluster runtime `serve` starts (events flushed every second) and
+/// the real scanner over the test registry, writing `ImageScanReport`s.
+async fn cluster_scanner(
+    client: &kube::Client,
+    policies: &PolicyStore,
+    registry: &TestRegistry,
+    db: &DbHandle,
+) -> (ClusterRuntime, Arc<dyn Scanner>) {
+    let mut kubernetes = KubernetesConfig::default();
+    kubernetes.events.flush_interval_seconds = 1;
+    let runtime = ClusterRuntime::start(
+        client.clone(),
+        &kubernetes,
+        policies.clone(),
+        ReportMetrics::default(),
+    )
+    .await
+    .unwrap();
+    let engine = Arc::new(scanner_for(&registry.address, db.clone(), |_| {}));
+    let scanner: Arc<dyn Scanner> = Arc::new(ReportingScanner::new(
+        engine,
+        runtime.reports.clone().expect("reports are on by default"),
+    ));
+    (runtime, scanner)
+}
+
 fn minutes(n: i64) -> jiff::SignedDuration {
     jiff::SignedDuration::from_mins(n)
 }
@@ -195,21 +221,7 @@ async fn a_database_change_rescans_once_alerts_the_new_finding_and_times_the_res
     // Everything `serve` wires in a cluster, from the real parts.
     let client = fake.client();
     let policies = PolicyStore::new(PolicySet::default());
-    let mut kubernetes = KubernetesConfig::default();
-    kubernetes.events.flush_interval_seconds = 1;
-    let runtime = ClusterRuntime::start(
-        client.clone(),
-        &kubernetes,
-        policies.clone(),
-        ReportMetrics::default(),
-    )
-    .await
-    .unwrap();
-    let engine = Arc::new(scanner_for(&registry.address, db.clone(), |_| {}));
-    let scanner: Arc<dyn Scanner> = Arc::new(ReportingScanner::new(
-        engine,
-        runtime.reports.clone().expect("reports are on by default"),
-    ));
+    let (runtime, scanner) = cluster_scanner(&client, &policies, &registry, &db).await;
     let (pods, pods_task) = PodReflector::start(client.clone());
     let (running, running_task) = ClusterRunningImages::start(client.clone(), pods.clone());
     let running = Arc::new(running);
@@ -540,21 +552,8 @@ async fn a_new_leader_alerts_what_changed_since_the_old_leaders_scan(stores: Sto
     db.replace(debian_database(std::slice::from_ref(&old), "r1"));
 
     let client = fake.client();
-    let mut kubernetes = KubernetesConfig::default();
-    kubernetes.events.flush_interval_seconds = 1;
-    let runtime = ClusterRuntime::start(
-        client.clone(),
-        &kubernetes,
-        PolicyStore::new(PolicySet::default()),
-        ReportMetrics::default(),
-    )
-    .await
-    .unwrap();
-    let engine = Arc::new(scanner_for(&registry.address, db.clone(), |_| {}));
-    let scanner: Arc<dyn Scanner> = Arc::new(ReportingScanner::new(
-        engine,
-        runtime.reports.clone().expect("reports are on by default"),
-    ));
+    let policies = PolicyStore::new(PolicySet::default());
+    let (runtime, scanner) = cluster_scanner(&client, &policies, &registry, &db).await;
     let (pods, pods_task) = PodReflector::start(client.clone());
     let sink = Sink::default();
     let sink_url = serve_sink(sink.clone()).await;
