@@ -320,10 +320,9 @@ impl RegistryClient {
         creds: &Credentials,
         refresh: bool,
     ) -> Result<Option<HeaderValue>, RegistryError> {
-        let registry = image.registry().to_string();
-        self.policy.check(&registry).await?;
-        let auth = creds.for_registry(&registry);
-        let key = (registry, image.repository().to_string(), fingerprint(&auth));
+        let key = access_scope(image, creds);
+        self.policy.check(&key.0).await?;
+        let auth = creds.for_registry(&key.0);
         if refresh {
             self.authorizations.invalidate(&key).await;
         }
@@ -958,6 +957,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Who reads what from a registry: the repository and a fingerprint of
+/// the credentials sent to its registry. A cache of registry answers keyed
+/// by it never lends one pull secret's access to another (or to none).
+pub fn access_scope(image: &ImageRef, creds: &Credentials) -> (String, String, [u8; 32]) {
+    let registry = image.registry().to_string();
+    let auth = creds.for_registry(&registry);
+    (registry, image.repository().to_string(), fingerprint(&auth))
 }
 
 fn fingerprint(auth: &RegistryAuth) -> [u8; 32] {

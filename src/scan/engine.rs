@@ -9,9 +9,9 @@ use super::metrics::ScanMetrics;
 use super::{DatabaseStatus, ScanError, Scanner};
 use crate::inventory::{self, Detector, LayerAnalysis, LayerError};
 use crate::model::{Inventory, ScanReport};
-use crate::registry::client::BlobStream;
+use crate::registry::client::{self, BlobStream};
 use crate::registry::local::{self, LocalError, LocalLayer};
-use crate::registry::manifest::ManifestError;
+use crate::registry::manifest::{ImageManifest, ManifestError};
 use crate::registry::{Credentials, ImageRef, ImageSource, RegistryClient, RegistryError};
 use crate::vulndb::DbHandle;
 use async_trait::async_trait;
@@ -20,6 +20,7 @@ use futures::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Semaphore, mpsc};
 
 /// Chunks buffered between a download and its analysis; bounds memory.
@@ -34,10 +35,17 @@ pub struct ImageScanner {
     registry: RegistryClient,
     detectors: Arc<Vec<Box<dyn Detector>>>,
     cache: LayerCache,
+    /// (manifest digest, who read it) → the platform's manifest.
+    manifests: moka::future::Cache<ManifestKey, Arc<ImageManifest>>,
     downloads: Arc<Semaphore>,
     db: DbHandle,
     metrics: ScanMetrics,
 }
+
+/// A cached manifest: its digest, and the repository and credentials it
+/// was read with ([`client::access_scope`]), so that the cache never
+/// answers a scan whose credentials the registry has not accepted.
+type ManifestKey = (String, (String, String, [u8; 32]));
 
 /// One layer to analyse, whatever its source.
 enum LayerSource {
@@ -51,6 +59,7 @@ impl ImageScanner {
             RegistryClient::with_options(config.registries.clone(), config.registry_options());
         ImageScanner {
             cache: LayerCache::new(config.layer_cache_bytes),
+            manifests: moka::future::Cache::new(config.manifest_cache_entries),
             downloads: Arc::new(Semaphore::new(config.max_parallel_layer_downloads.max(1))),
             detectors: Arc::new(inventory::detectors::all()),
             registry,
@@ -68,9 +77,10 @@ impl ImageScanner {
         self.cache.stats()
     }
 
-    /// Drops every cached layer result (benchmarks: a cold scan).
+    /// Drops every cached layer result and manifest (benchmarks: a cold scan).
     pub fn clear_cache(&self) {
         self.cache.clear();
+        self.manifests.invalidate_all();
     }
 
     /// Registers the scanner's metrics (`scangate_scan_*`, `scangate_layer_*`).
@@ -220,11 +230,7 @@ impl ImageScanner {
         digest: &str,
         creds: &Credentials,
     ) -> Result<Inventory, ScanError> {
-        let (_, manifest) = self
-            .registry
-            .image_manifest(image, digest, creds, &self.config.platform)
-            .await
-            .map_err(registry_error)?;
+        let manifest = self.manifest(image, digest, creds).await?;
         let sizes: Vec<u64> = manifest
             .layers
             .iter()
@@ -244,6 +250,41 @@ impl ImageScanner {
             })
             .collect();
         self.analyse_layers(sources).await
+    }
+
+    /// The image manifest at `digest` (the platform's, for an index). A
+    /// manifest named by its digest never changes (the client verifies the
+    /// bytes against it), so it is cached: re-scanning a running digest
+    /// after a database change, with its layers cached too, sends no
+    /// request to its registry and spends none of its pull quota. Keyed by
+    /// repository and credentials too: other credentials are checked by the
+    /// registry again.
+    async fn manifest(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+        creds: &Credentials,
+    ) -> Result<Arc<ImageManifest>, ScanError> {
+        let fetched = AtomicBool::new(false);
+        let manifest = self
+            .manifests
+            .try_get_with(
+                (digest.to_string(), client::access_scope(image, creds)),
+                async {
+                    fetched.store(true, Ordering::Relaxed);
+                    self.registry
+                        .image_manifest(image, digest, creds, &self.config.platform)
+                        .await
+                        .map(|(_, manifest)| Arc::new(manifest))
+                        .map_err(registry_error)
+                },
+            )
+            .await
+            .map_err(|e| (*e).clone())?;
+        if !fetched.load(Ordering::Relaxed) {
+            self.metrics.manifest_cache_hits.inc();
+        }
+        Ok(manifest)
     }
 
     /// Analyses every layer (in parallel, bounded, cached) and stacks them.

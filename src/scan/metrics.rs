@@ -23,6 +23,7 @@ pub struct ScanMetrics {
     pub scans: Counter,
     pub layer_analyses: Counter,
     pub layer_cache_hits: Counter,
+    pub manifest_cache_hits: Counter,
     pub blob_bytes: Counter,
     pub file_limits: Family<LimitLabel, Counter>,
 }
@@ -49,6 +50,11 @@ impl ScanMetrics {
             "scangate_layer_cache_hits",
             "Layers whose cached analysis was reused",
             self.layer_cache_hits.clone(),
+        );
+        registry.register(
+            "scangate_manifest_cache_hits",
+            "Image manifests taken from the cache by digest, without a registry request",
+            self.manifest_cache_hits.clone(),
         );
         registry.register(
             "scangate_file_limit_exceeded",

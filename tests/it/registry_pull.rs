@@ -94,6 +94,8 @@ async fn htpasswd_auth_uses_dockerconfigjson_and_names_bad_credentials() {
         parse_docker_config(registry.docker_config_json("alice", "queen").as_bytes()).unwrap();
     let err = scanner.resolve(&image, &wrong).await.unwrap_err();
     assert!(matches!(err, ScanError::Unauthorized(_)), "{err:?}");
+    // The manifest the good credentials read is cached, but only for them:
+    // other credentials (or none) are checked by the registry again.
     let err = scanner.scan(&image, &digest, &wrong).await.unwrap_err();
     assert!(matches!(err, ScanError::Unauthorized(_)), "{err:?}");
     let err = scanner
@@ -217,6 +219,43 @@ async fn zstd_layers_whiteouts_and_a_shared_base_analysed_once() {
     let stats = scanner.cache_stats();
     assert_eq!(stats.analyses, 4, "base once + three top layers: {stats:?}");
     assert_eq!(stats.hits, 2, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanned_digest_is_scanned_again_without_its_registry() {
+    let registry = TestRegistry::start();
+    let packages = [("hello", "2.10-3")];
+    push_image(
+        &registry,
+        "team/app",
+        "v1",
+        &[Layer::gzip(debian_layer(&packages))],
+    );
+    push_image(
+        &registry,
+        "team/app",
+        "v2",
+        &[Layer::gzip(debian_layer(&[("hello", "2.10-4")]))],
+    );
+    let (_db_dir, db) = test_db();
+    let scanner = scanner_for(&registry.address, db, |c| c.registry_retries = 0);
+    let creds = Credentials::anonymous();
+    let v1 = ImageRef::parse(&format!("{}/team/app:v1", registry.address)).unwrap();
+    let v2 = ImageRef::parse(&format!("{}/team/app:v2", registry.address)).unwrap();
+    let v1_digest = scanner.resolve(&v1, &creds).await.unwrap();
+    let v2_digest = scanner.resolve(&v2, &creds).await.unwrap();
+    let first = scanner.scan(&v1, &v1_digest, &creds).await.unwrap();
+    drop(registry);
+
+    // The manifest (by digest) and the layer are cached: a re-scan after a
+    // database change needs nothing from the registry.
+    let again = scanner.scan(&v1, &v1_digest, &creds).await.unwrap();
+    assert_eq!(names(&again.inventory), names(&first.inventory));
+    assert_eq!(names(&again.inventory), ["hello=2.10-3"]);
+    assert_eq!(again.findings.len(), first.findings.len());
+    // A digest never scanned still needs the registry, which is gone.
+    let err = scanner.scan(&v2, &v2_digest, &creds).await.unwrap_err();
+    assert!(err.to_string().contains("Connection refused"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
