@@ -303,7 +303,7 @@ async fn main() -> anyhow::Result<()> {
         pods.push(pod(index, &tagged_ref, &repository, digest)?);
         tagged.push(tagged_ref);
     }
-    let controller = RescanController::new(
+    let controller = Arc::new(RescanController::new(
         rescanner.clone(),
         scanner.clone(),
         Arc::new(Pods(pods)),
@@ -312,7 +312,7 @@ async fn main() -> anyhow::Result<()> {
         policies,
         Arc::new(LogEventSink),
         rescan_metrics,
-    );
+    ));
     let t0 = jiff::Timestamp::now();
 
     // 1. Warm-up: every running digest scanned once with the old database.
@@ -394,9 +394,15 @@ async fn main() -> anyhow::Result<()> {
         stop.clone(),
     ));
     let started = Instant::now();
-    let pass = controller
-        .tick(t0.checked_add(jiff::SignedDuration::from_secs(60))?)
-        .await;
+    // A spawned task, as `scangate serve` runs its re-scan loop: on the
+    // tokio workers that also serve admission, not on this main thread.
+    let pass = {
+        let (controller, now) = (
+            controller.clone(),
+            t0.checked_add(jiff::SignedDuration::from_secs(60))?,
+        );
+        tokio::spawn(async move { controller.tick(now).await }).await?
+    };
     let rescan_ms = started.elapsed().as_secs_f64() * 1e3;
     stop.store(true, Ordering::Relaxed);
     let (during, during_s, during_failed) = load.await?;

@@ -19,7 +19,9 @@
 # and prints the JSON result and a Markdown table: total time, peak RSS,
 # admission p99 before vs during and their ratio.
 # Environment: RATE (200), SECONDS (10), HOT (20), MAX_CONCURRENT_RESCANS
-# (config default), RESCAN_CPU_NICE (config default), HISTORY (1), and the generator's BASES (50), TOPS (40)...
+# (config default), RESCAN_CPU_NICE (config default), HISTORY (1), WRAP (a
+# command to run the bench under, e.g. `perf sched record -o F --`), and the
+# generator's BASES (50), TOPS (40)...
 # Needs: docker-registry (scripts/deps/registry.sh), python3, curl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -52,7 +54,7 @@ fi
 cargo build --quiet --release --example rescan_bench
 OUT=$CACHE/result.json
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-"$ROOT/target/release/examples/rescan_bench" "$ADDR" "$DATA/images.json" "$DATA/db-old" "$DATA/db-new" > "$OUT"
+${WRAP:-} "$ROOT/target/release/examples/rescan_bench" "$ADDR" "$DATA/images.json" "$DATA/db-old" "$DATA/db-new" > "$OUT"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 cat "$OUT"
 python3 - "$OUT" "$DATA/generate.json" "$LOAD_START" "$LOAD_END" "$(git rev-parse --short HEAD)$(git diff --quiet || echo -dirty)" <<'PY'

@@ -16,7 +16,7 @@ use crate::registry::Credentials;
 use crate::scan::Scanner;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -261,31 +261,36 @@ impl RescanController {
         report
     }
 
+    /// Sets `scangate_running_findings` from scratch: counted first, then
+    /// swapped in, so that a scrape never sees a half-counted family.
     fn refresh_finding_gauges(
         &self,
         running: &BTreeMap<String, RunningImage>,
         windows: &ResponseWindows,
         now: jiff::Timestamp,
     ) {
-        self.metrics.findings.clear();
+        let mut counts: HashMap<FindingLabels, i64> = HashMap::new();
         for image in running.values() {
-            for (finding, first_seen) in self.rescanner.findings_of(&image.digest) {
-                let overdue = windows
-                    .get(&finding.severity)
-                    .and_then(|w| first_seen.checked_add(*w).ok())
-                    .is_some_and(|deadline| now > deadline);
-                for workload in &image.workloads {
-                    self.metrics
-                        .findings
-                        .get_or_create(&FindingLabels {
-                            severity: finding.severity.as_str().into(),
-                            state: if overdue { "overdue" } else { "open" }.into(),
-                            namespace: workload.namespace.clone(),
-                            workload: format!("{}/{}", workload.kind, workload.name),
-                        })
-                        .inc();
+            let tally = self.rescanner.tally(&image.digest, windows, now);
+            if tally.is_empty() {
+                continue;
+            }
+            for workload in &image.workloads {
+                let name = format!("{}/{}", workload.kind, workload.name);
+                for ((severity, overdue), count) in &tally {
+                    let labels = FindingLabels {
+                        severity: severity.as_str().into(),
+                        state: if *overdue { "overdue" } else { "open" }.into(),
+                        namespace: workload.namespace.clone(),
+                        workload: name.clone(),
+                    };
+                    *counts.entry(labels).or_default() += count;
                 }
             }
+        }
+        self.metrics.findings.clear();
+        for (labels, count) in counts {
+            self.metrics.findings.get_or_create(&labels).set(count);
         }
     }
 

@@ -351,6 +351,29 @@ impl Rescanner {
         s.findings.clone()
     }
 
+    /// How many of a digest's findings are open and how many overdue, by
+    /// severity (`true`: past its response window). Counted under the
+    /// lock without copying findings: the gauges are refreshed after every
+    /// pass over all running digests.
+    pub fn tally(
+        &self,
+        digest: &str,
+        windows: &super::timeline::ResponseWindows,
+        now: jiff::Timestamp,
+    ) -> BTreeMap<(Severity, bool), i64> {
+        let mut counts = BTreeMap::new();
+        if let Some(s) = self.state().get(digest) {
+            for (finding, first_seen) in &s.findings {
+                let overdue = windows
+                    .get(&finding.severity)
+                    .and_then(|w| first_seen.checked_add(*w).ok())
+                    .is_some_and(|deadline| now > deadline);
+                *counts.entry((finding.severity, overdue)).or_default() += 1;
+            }
+        }
+        counts
+    }
+
     /// The digests known, for metrics (time since last scan).
     pub fn last_scans(&self) -> Vec<(String, Option<jiff::Timestamp>)> {
         self.state()
