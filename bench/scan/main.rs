@@ -6,6 +6,10 @@
 //!                          analysis; medians.
 //! `rescan ADDR BASE NEXT`  scan BASE, then time NEXT (differs in its top layer).
 //! `scan ADDR REF`          one cold scan (for peak-memory measurement).
+//! `inflate FILE RUNS`      gunzip FILE in memory with the scanner's
+//!                          decompressor into a sink, median: the floor of a
+//!                          cold scan of a single-gzip-member layer, which
+//!                          must inflate every byte, in order.
 
 use futures::StreamExt as _;
 use scangate::registry::{Credentials, ImageRef, RegistryClient, RegistryPolicy};
@@ -117,6 +121,22 @@ async fn main() -> anyhow::Result<()> {
                 pull.as_secs_f64() * 1e3,
                 scan.as_secs_f64() * 1e3,
                 scan.as_secs_f64() / pull.as_secs_f64()
+            );
+        }
+        ["inflate", file, runs] => {
+            let compressed = std::fs::read(file)?;
+            let mut times = Vec::new();
+            let mut out = 0u64;
+            for _ in 0..runs.parse::<usize>()? {
+                let start = Instant::now();
+                let mut decoder = flate2::bufread::MultiGzDecoder::new(&compressed[..]);
+                out = std::io::copy(&mut decoder, &mut std::io::sink())?;
+                times.push(start.elapsed());
+            }
+            println!(
+                "{{\"file\":\"{file}\",\"compressedBytes\":{},\"tarBytes\":{out},\"inflateMs\":{:.1}}}",
+                compressed.len(),
+                median(times).as_secs_f64() * 1e3
             );
         }
         ["rescan", address, base, next] => {

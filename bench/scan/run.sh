@@ -8,6 +8,8 @@
 #   - skopeo copy docker://… dir:… (pull only, external tool), median of 3
 #   - the client's own pull (blobs streamed + sha256, no analysis) vs a cold
 #     scan (fresh scanner: resolve, manifest, layers, inventory, match), median of 5
+#   - inflating the minbase layer alone, in memory, with the scanner's
+#     decompressor (the floor of a cold scan of that layer), median of 5
 #   - a rescan of an image differing only in its top layer (base layer cached)
 #   - peak RSS of a cold scan of the image with the 1 GiB layer
 # Needs: docker-registry, skopeo (scripts/deps/registry.sh), debootstrap, python3.
@@ -73,6 +75,7 @@ for i in 1 2 3; do
 done
 echo "{\"skopeoCopyMs\":[${skopeo_ms[0]},${skopeo_ms[1]},${skopeo_ms[2]}]}"
 "$BENCH" compare "$ADDR" bench/minbase:v1 5
+"$BENCH" inflate "$CACHE/minbase.tar.gz" 5
 "$BENCH" rescan "$ADDR" bench/minbase:v2 bench/minbase:v3
 python3 - "$BENCH" "$ADDR" <<'PY'
 import resource, subprocess, sys
