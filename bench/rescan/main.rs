@@ -232,10 +232,8 @@ async fn main() -> anyhow::Result<()> {
     config.server.listen = "127.0.0.1:0".into();
     config.server.metrics_listen = "127.0.0.1:0".into();
     config.scanner.registries.insecure_registries = vec![address.clone()];
-    config.scanner.manifest_cache_entries = env(
-        "MANIFEST_CACHE_ENTRIES",
-        config.scanner.manifest_cache_entries,
-    );
+    config.scanner.manifest_cache_bytes =
+        env("MANIFEST_CACHE_BYTES", config.scanner.manifest_cache_bytes);
     let mut rescan = RescanConfig {
         history_dir: None,
         ..config.rescan.clone()

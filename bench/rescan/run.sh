@@ -20,7 +20,7 @@
 # admission p99 before vs during and their ratio.
 # Environment: RATE (200), SECONDS (10), HOT (20), MAX_CONCURRENT_RESCANS
 # (config default), RESCAN_CPU_NICE (config default), HISTORY (1),
-# MANIFEST_CACHE_ENTRIES (config default; 0: every re-scan asks the registry), WRAP (a
+# MANIFEST_CACHE_BYTES (config default; 0: every re-scan asks the registry), WRAP (a
 # command to run the bench under, e.g. `perf sched record -o F --`), and the
 # generator's BASES (50), TOPS (40)...
 # Needs: docker-registry (scripts/deps/registry.sh), python3, curl.

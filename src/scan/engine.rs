@@ -47,6 +47,17 @@ pub struct ImageScanner {
 /// answers a scan whose credentials the registry has not accepted.
 type ManifestKey = (String, (String, String, [u8; 32]));
 
+/// Approximate bytes a cached manifest and its key hold.
+fn manifest_weight(key: &ManifestKey, manifest: &Arc<ImageManifest>) -> u32 {
+    let (digest, (registry, repository, _)) = key;
+    let descriptors: usize = std::iter::once(&manifest.config)
+        .chain(&manifest.layers)
+        .map(|d| 64 + d.media_type.len() + d.digest.len())
+        .sum();
+    let bytes = 128 + digest.len() + registry.len() + repository.len() + descriptors;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 /// One layer to analyse, whatever its source.
 enum LayerSource {
     Registry { image: ImageRef, creds: Credentials },
@@ -59,7 +70,10 @@ impl ImageScanner {
             RegistryClient::with_options(config.registries.clone(), config.registry_options());
         ImageScanner {
             cache: LayerCache::new(config.layer_cache_bytes),
-            manifests: moka::future::Cache::new(config.manifest_cache_entries),
+            manifests: moka::future::Cache::builder()
+                .max_capacity(config.manifest_cache_bytes)
+                .weigher(manifest_weight)
+                .build(),
             downloads: Arc::new(Semaphore::new(config.max_parallel_layer_downloads.max(1))),
             detectors: Arc::new(inventory::detectors::all()),
             registry,
@@ -705,5 +719,40 @@ fn layer_error(error: LayerError) -> ScanError {
                 .unwrap_or(text);
             ScanError::Layer { digest, reason }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::manifest::Descriptor;
+
+    fn layer(n: usize) -> Descriptor {
+        Descriptor {
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            digest: format!("sha256:{n:064x}"),
+            size: 1,
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn a_manifest_weighs_what_its_layers_hold() {
+        let key: ManifestKey = (
+            format!("sha256:{:064x}", 0),
+            ("r.example".into(), "team/app".into(), [0; 32]),
+        );
+        let weigh = |layers: usize| {
+            let manifest = ImageManifest {
+                config: layer(0),
+                layers: (1..=layers).map(layer).collect(),
+            };
+            manifest_weight(&key, &Arc::new(manifest))
+        };
+        // A hostile manifest of many layers must cost its size against
+        // manifestCacheBytes, not count as one entry.
+        assert!(weigh(1) < 1024, "{}", weigh(1));
+        assert!(weigh(20_000) > 20_000 * 100, "{}", weigh(20_000));
+        assert!(weigh(20_000) > weigh(10_000));
     }
 }

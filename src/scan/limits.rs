@@ -48,10 +48,12 @@ pub struct ScannerConfig {
     pub max_parallel_layer_downloads: usize,
     /// Approximate memory for cached layer results (`layerCacheBytes`, 256 MiB).
     pub layer_cache_bytes: u64,
-    /// Image manifests cached by digest (`manifestCacheEntries`, 10,000; 0
-    /// turns the cache off). A manifest named by its digest never changes,
-    /// so a re-scan whose layers are cached needs no registry request.
-    pub manifest_cache_entries: u64,
+    /// Approximate memory for image manifests cached by digest
+    /// (`manifestCacheBytes`, 16 MiB; 0 turns the cache off). A manifest
+    /// named by its digest never changes, so a re-scan whose layers are
+    /// cached needs no registry request. Bytes, not entries: one manifest
+    /// may list thousands of layers (up to `maxManifestBytes`).
+    pub manifest_cache_bytes: u64,
     /// Platform chosen from image indexes (`platform`, `linux/amd64`).
     pub platform: Platform,
     /// `insecureRegistries`, `allowRegistries`, `denyRegistries`.
@@ -77,7 +79,7 @@ impl Default for ScannerConfig {
             max_retry_backoff_seconds: DEFAULT_MAX_RETRY_BACKOFF.as_secs_f64(),
             max_parallel_layer_downloads: 4,
             layer_cache_bytes: 256 << 20,
-            manifest_cache_entries: 10_000,
+            manifest_cache_bytes: 16 << 20,
             platform: Platform::default(),
             registries: RegistryPolicy::default(),
         }
