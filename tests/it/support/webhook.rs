@@ -269,6 +269,14 @@ impl Harness {
         format!("https://{SERVICE_NAME}:{}{path}", self.addr().port())
     }
 
+    /// POSTs `review` to `/validate`; its `response`, checked to be a 200
+    /// with an AdmissionReview v1 around it.
+    pub async fn validate(&self, client: &reqwest::Client, review: &Value) -> Value {
+        let (status, body) = post(client, &self.url("/validate"), review).await;
+        assert_eq!(status, 200, "{body}");
+        response_of(&body).clone()
+    }
+
     /// The Prometheus text of the metrics endpoint.
     pub async fn metrics_text(&self) -> String {
         reqwest::get(self.metrics_url())
