@@ -38,6 +38,10 @@ pub struct ReportedFinding {
     /// across scans: the start of its remediation window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<String>,
+    /// When the re-scan leader raised this finding's overdue alert (RFC
+    /// 3339): a new leader does not raise it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_alerted_at: Option<String>,
 }
 
 /// The summary of the scan of one digest. The object's name is derived from

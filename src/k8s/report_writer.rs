@@ -14,11 +14,16 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// The field manager scangate applies with.
 pub const FIELD_MANAGER: &str = "scangate";
+
+/// Times a report write is read and merged again after a conflicting
+/// write by another replica; then it fails (counted as `failed`).
+const WRITE_CONFLICT_RETRIES: usize = 3;
 
 /// Writes scan summaries as `ImageScanReport` objects.
 #[derive(Clone)]
@@ -46,47 +51,80 @@ impl ReportWriter {
     }
 
     /// Creates or replaces the report object of `spec.digest`, keeping the
-    /// summaries of the earlier scans the stored object holds.
-    pub async fn write(
-        &self,
-        mut spec: ImageScanReportSpec,
-    ) -> Result<ImageScanReport, kube::Error> {
+    /// summaries of the earlier scans and the per-finding state the stored
+    /// object holds. The write is conditional on the version read (another
+    /// replica's report or the leader's overdue marks may land in
+    /// between): on a conflict it reads and merges again.
+    pub async fn write(&self, spec: ImageScanReportSpec) -> Result<ImageScanReport, kube::Error> {
         let name = report_name(&spec.digest);
-        let stored = self.api.get_opt(&name).await?.map(|r| r.spec);
-        keep_first_seen(&mut spec, stored.as_ref());
-        let earlier = stored.map(|s| s.recent).unwrap_or_default();
-        spec.recent = merge_recent(earlier, spec.summary(), self.history_length);
-        let mut object = ImageScanReport::new(&name, spec);
-        cap_findings(&mut object.spec, self.max_findings);
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        self.api.patch(&name, &params, &Patch::Apply(&object)).await
+        let mut attempt = 0;
+        loop {
+            let stored = self.api.get_opt(&name).await?;
+            let version = stored
+                .as_ref()
+                .and_then(|r| r.metadata.resource_version.clone());
+            let stored = stored.map(|r| r.spec);
+            let mut spec = spec.clone();
+            keep_first_seen(&mut spec, stored.as_ref());
+            let earlier = stored.map(|s| s.recent).unwrap_or_default();
+            spec.recent = merge_recent(earlier, spec.summary(), self.history_length);
+            let mut object = ImageScanReport::new(&name, spec);
+            object.metadata.resource_version = version;
+            cap_findings(&mut object.spec, self.max_findings);
+            match self.api.patch(&name, &params, &Patch::Apply(&object)).await {
+                Err(kube::Error::Api(e)) if e.code == 409 && attempt < WRITE_CONFLICT_RETRIES => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 }
 
-/// Each finding's `firstSeen`: the stored report's, else this scan's time.
+/// What a report keeps of each finding across scans: its `firstSeen` (the
+/// stored report's, else this scan's time) and its `overdueAlertedAt`.
 pub fn keep_first_seen(spec: &mut ImageScanReportSpec, stored: Option<&ImageScanReportSpec>) {
-    let earlier: std::collections::HashMap<(&str, &str), &str> = stored
+    let earlier: HashMap<(&str, &str), &ReportedFinding> = stored
         .map(|s| {
             s.findings
                 .iter()
-                .filter_map(|f| {
-                    Some((
-                        (f.id.as_str(), f.package.as_str()),
-                        f.first_seen.as_deref()?,
-                    ))
-                })
+                .map(|f| ((f.id.as_str(), f.package.as_str()), f))
                 .collect()
         })
         .unwrap_or_default();
     let scanned_at = spec.scanned_at.clone();
     for finding in &mut spec.findings {
-        let seen = earlier
-            .get(&(finding.id.as_str(), finding.package.as_str()))
-            .map(|s| s.to_string())
+        let before = earlier.get(&(finding.id.as_str(), finding.package.as_str()));
+        let seen = before
+            .and_then(|f| f.first_seen.clone())
             .or_else(|| finding.first_seen.clone())
             .unwrap_or_else(|| scanned_at.clone());
         finding.first_seen = Some(seen);
+        if finding.overdue_alerted_at.is_none() {
+            finding.overdue_alerted_at = before.and_then(|f| f.overdue_alerted_at.clone());
+        }
     }
+}
+
+/// Marks `findings` (by ID and package) of a stored report as alerted
+/// overdue at `at`, keeping an earlier mark; `false` when nothing changed.
+pub fn mark_overdue(
+    spec: &mut ImageScanReportSpec,
+    findings: &[(String, String)],
+    at: &str,
+) -> bool {
+    let mut changed = false;
+    for finding in &mut spec.findings {
+        let wanted = findings
+            .iter()
+            .any(|(id, package)| *id == finding.id && *package == finding.package);
+        if wanted && finding.overdue_alerted_at.is_none() {
+            finding.overdue_alerted_at = Some(at.to_string());
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// The earlier summaries plus `latest` (replacing a summary of the same
@@ -211,6 +249,7 @@ pub fn summarize(report: &ScanReport) -> ImageScanReportSpec {
             severity: finding.severity,
             fixed_version: finding.fixed_version.clone(),
             first_seen: None,
+            overdue_alerted_at: None,
         });
     }
     ImageScanReportSpec {

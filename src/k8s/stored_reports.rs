@@ -1,10 +1,13 @@
 //! The `ImageScanReport` of a digest read straight from the API (not the
 //! reflector, which a replica just started may not have filled yet): the
-//! re-scan baseline of a digest this replica has not scanned.
+//! re-scan baseline of a digest this replica has not scanned; and the
+//! leader's marks of the findings it alerted overdue.
 
 use super::report::{ImageScanReport, ImageScanReportSpec, report_name};
-use crate::rescan::baseline::{ReportReadError, StoredReports};
+use super::report_writer::mark_overdue;
+use crate::rescan::baseline::{ReportMarkError, ReportReadError, StoredReports};
 use async_trait::async_trait;
+use kube::api::PostParams;
 use kube::{Api, Client};
 
 pub struct ClusterReports {
@@ -35,5 +38,38 @@ impl StoredReports for ClusterReports {
                 reason: error.to_string(),
             }),
         }
+    }
+
+    async fn mark_overdue(
+        &self,
+        digest: &str,
+        findings: &[(String, String)],
+        at: &str,
+    ) -> Result<(), ReportMarkError> {
+        let name = report_name(digest);
+        let failed = |error: kube::Error| ReportMarkError {
+            digest: digest.to_string(),
+            reason: error.to_string(),
+        };
+        for attempt in 0..2 {
+            let Some(mut stored) = self.api.get_opt(&name).await.map_err(failed)? else {
+                return Ok(());
+            };
+            if !mark_overdue(&mut stored.spec, findings, at) {
+                return Ok(());
+            }
+            // Replace sends the resourceVersion read: a report written
+            // meanwhile is a conflict, read and marked again rather than
+            // overwritten.
+            match self
+                .api
+                .replace(&name, &PostParams::default(), &stored)
+                .await
+            {
+                Err(kube::Error::Api(e)) if e.code == 409 && attempt == 0 => continue,
+                other => return other.map(|_| ()).map_err(failed),
+            }
+        }
+        Ok(())
     }
 }

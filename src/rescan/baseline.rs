@@ -8,12 +8,13 @@
 //! scans by every replica, admission's scans included, but capped). The
 //! history decides what was there; the report says since when.
 
+use super::diff::FindingKey;
 use super::history::{HistoryError, HistoryStore};
 use crate::k8s::report::ImageScanReportSpec;
 use crate::k8s::report_writer::listing_order;
 use crate::model::{Finding, Severity};
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 /// The stored `ImageScanReport` of a digest (the cluster implements it).
@@ -21,6 +22,25 @@ use std::path::PathBuf;
 pub trait StoredReports: Send + Sync {
     /// `None` when the digest has no report.
     async fn report(&self, digest: &str) -> Result<Option<ImageScanReportSpec>, ReportReadError>;
+
+    /// Records on the digest's report that `findings` (ID, package) were
+    /// alerted overdue at `at` (RFC 3339), so that a new leader does not
+    /// alert them again. Findings the report does not list stay unmarked.
+    async fn mark_overdue(
+        &self,
+        digest: &str,
+        findings: &[(String, String)],
+        at: &str,
+    ) -> Result<(), ReportMarkError>;
+}
+
+/// The overdue marks could not be written: a new leader may alert those
+/// findings again (at least once, never lost).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("marking overdue findings on the ImageScanReport of {digest}: {reason}")]
+pub struct ReportMarkError {
+    pub digest: String,
+    pub reason: String,
 }
 
 /// The report could not be read (the API failed): the baseline is unknown.
@@ -44,6 +64,8 @@ fn report_key(finding: &Finding) -> ReportKey {
 pub struct Baseline {
     pub revision: String,
     source: Source,
+    /// Findings (ID, package) the report marks as alerted overdue.
+    overdue_alerted: HashSet<ReportKey>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +117,18 @@ impl Baseline {
                 listed,
                 cut,
             }),
+            overdue_alerted: overdue_alerted_of(spec),
         })
+    }
+
+    /// The findings of `current` whose overdue alert a previous leader
+    /// raised (marked on the report): not to be raised again.
+    pub fn overdue_alerted(&self, current: &[Finding]) -> BTreeSet<FindingKey> {
+        current
+            .iter()
+            .filter(|f| self.overdue_alerted.contains(&report_key(f)))
+            .map(FindingKey::of)
+            .collect()
     }
 
     /// The previous findings to diff `current` with, each with when it
@@ -177,7 +210,22 @@ pub async fn load(
         }
         None => None,
     };
-    Ok(from_history.or_else(|| report.as_ref().and_then(Baseline::from_report)))
+    let alerted = report.as_ref().map(overdue_alerted_of).unwrap_or_default();
+    Ok(from_history
+        .map(|b| Baseline {
+            overdue_alerted: alerted,
+            ..b
+        })
+        .or_else(|| report.as_ref().and_then(Baseline::from_report)))
+}
+
+/// The findings a report marks as alerted overdue, by `(id, package)`.
+fn overdue_alerted_of(spec: &ImageScanReportSpec) -> HashSet<ReportKey> {
+    spec.findings
+        .iter()
+        .filter(|f| f.overdue_alerted_at.is_some())
+        .map(|f| (f.id.clone(), f.package.clone()))
+        .collect()
 }
 
 /// The firstSeen a report keeps, by `(id, package)`.
@@ -237,13 +285,9 @@ fn from_history(
         if open.is_empty() {
             break;
         }
-        let keys: std::collections::HashSet<_> = older
-            .findings
-            .iter()
-            .map(super::diff::FindingKey::of)
-            .collect();
+        let keys: HashSet<_> = older.findings.iter().map(FindingKey::of).collect();
         open.retain(|i| {
-            let held = keys.contains(&super::diff::FindingKey::of(&findings[*i].0));
+            let held = keys.contains(&FindingKey::of(&findings[*i].0));
             if held {
                 findings[*i].1 = at;
             }
@@ -253,6 +297,7 @@ fn from_history(
     Ok(Some(Baseline {
         revision: latest.db_revision,
         source: Source::History(findings),
+        overdue_alerted: HashSet::new(),
     }))
 }
 
@@ -288,6 +333,7 @@ mod tests {
             severity,
             fixed_version: None,
             first_seen: Some(first_seen.into()),
+            overdue_alerted_at: None,
         }
     }
 
@@ -322,6 +368,27 @@ mod tests {
             .previous(&current, now);
         assert_eq!(ids(&previous), ["A"]);
         assert_eq!(previous[0].1.to_string(), "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn findings_a_report_marks_as_alerted_overdue_are_not_alerted_again() {
+        let mut marked = listed("A", Severity::Critical, "2026-01-01T00:00:00Z");
+        marked.overdue_alerted_at = Some("2026-01-02T01:00:00Z".into());
+        let report = spec(
+            vec![marked, listed("B", Severity::High, "2026-01-01T00:00:00Z")],
+            false,
+        );
+        let baseline = Baseline::from_report(&report).unwrap();
+        let current = [
+            finding("A", Severity::Critical),
+            finding("B", Severity::High),
+        ];
+        let alerted = baseline.overdue_alerted(&current);
+        assert_eq!(
+            alerted,
+            BTreeSet::from([FindingKey::of(&current[0])]),
+            "only A was alerted"
+        );
     }
 
     #[test]

@@ -243,6 +243,9 @@ impl RescanController {
             if !overdue.is_empty() {
                 report.overdue += overdue.len();
                 self.emit(image, AdmissionEventReason::RemediationOverdue, &overdue);
+                self.rescanner
+                    .record_overdue(&image.digest, &overdue, now)
+                    .await;
             }
         }
         self.refresh_finding_gauges(&running, &windows, now);

@@ -342,6 +342,26 @@ impl Rescanner {
         overdue
     }
 
+    /// Marks `alerted` (just returned by [`Rescanner::take_overdue`]) on the
+    /// digest's `ImageScanReport`, so that a replica taking the Lease over
+    /// does not alert them again. A failed write is logged: the alert may
+    /// then repeat after a failover, but is never lost.
+    pub async fn record_overdue(&self, digest: &str, alerted: &[Finding], now: jiff::Timestamp) {
+        let Some(reports) = &self.reports else {
+            return;
+        };
+        let findings: Vec<(String, String)> = alerted
+            .iter()
+            .map(|f| (f.id.to_string(), f.package.to_string()))
+            .collect();
+        if let Err(error) = reports
+            .mark_overdue(digest, &findings, &now.to_string())
+            .await
+        {
+            tracing::warn!(%digest, %error, "overdue alerts not recorded; a new leader may repeat them");
+        }
+    }
+
     /// A digest's current findings with when each was first seen.
     pub fn findings_of(&self, digest: &str) -> Vec<(Finding, jiff::Timestamp)> {
         let state = self.state();
@@ -406,8 +426,8 @@ fn compare(
         stored.map(|b| DigestState {
             revision: b.revision.clone(),
             scanned_at: None,
+            overdue_alerted: b.overdue_alerted(&report.findings),
             findings: b.previous(&report.findings, now),
-            overdue_alerted: BTreeSet::new(),
         })
     });
     let first_scan = previous.is_none();

@@ -17,9 +17,11 @@ use scangate::k8s::policy_watch::PolicyWatch;
 use scangate::k8s::pull_secrets::{ClusterPullCredentials, PullSecretsConfig};
 use scangate::k8s::report::{ImageScanReport, ImageScanReportSpec, ReportedFinding};
 use scangate::k8s::report_writer::ReportWriter;
+use scangate::k8s::stored_reports::ClusterReports;
 use scangate::model::Severity;
 use scangate::policy::{ClusterScanPolicy, ClusterScanPolicySpec, PolicyMode};
 use scangate::registry::RegistryAuth;
+use scangate::rescan::baseline::StoredReports;
 use serde_json::{Value, json};
 use std::future::Future;
 
@@ -268,6 +270,7 @@ async fn report_writer_creates_then_updates_capped() {
         severity,
         fixed_version: Some("3.0.1".into()),
         first_seen: None,
+        overdue_alerted_at: None,
     };
     let mut spec = ImageScanReportSpec {
         digest: "sha256:abc".into(),
@@ -321,6 +324,134 @@ async fn report_writer_creates_then_updates_capped() {
     let ids: Vec<&str> = stored.spec.findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, vec!["A-2", "A-3", "A-4"]);
     assert!(stored.spec.truncated);
+}
+
+/// The leader's overdue marks: written on the stored report, kept by the
+/// next scan's write, and written once.
+#[tokio::test]
+async fn overdue_marks_survive_the_next_report_write() {
+    let fake = FakeApiServer::start().await;
+    let writer = ReportWriter::new(fake.client(), 10);
+    let reports = ClusterReports::new(fake.client());
+    let finding = |id: &str| ReportedFinding {
+        id: id.into(),
+        package: "openssl".into(),
+        severity: Severity::Critical,
+        fixed_version: None,
+        first_seen: None,
+        overdue_alerted_at: None,
+    };
+    let mut spec = ImageScanReportSpec {
+        digest: "sha256:abc".into(),
+        image: "reg/app:1".into(),
+        counts: Default::default(),
+        fixable: Default::default(),
+        database_revision: "r1".into(),
+        scanned_at: "2026-11-23T08:00:00Z".into(),
+        findings: vec![finding("A-1"), finding("A-2")],
+        truncated: false,
+        recent: vec![],
+    };
+    writer.write(spec.clone()).await.unwrap();
+    let marked = [("A-1".to_string(), "openssl".to_string())];
+    reports
+        .mark_overdue("sha256:abc", &marked, "2026-11-24T09:00:00Z")
+        .await
+        .unwrap();
+    // Marking again keeps the first time and writes nothing.
+    let writes = fake.requests().len();
+    reports
+        .mark_overdue("sha256:abc", &marked, "2026-11-25T09:00:00Z")
+        .await
+        .unwrap();
+    assert!(
+        !fake.requests()[writes..]
+            .iter()
+            .any(|r| r.starts_with("PUT")),
+        "{:?}",
+        fake.requests()
+    );
+    // A missing report is nothing to mark.
+    reports
+        .mark_overdue("sha256:def", &marked, "2026-11-25T09:00:00Z")
+        .await
+        .unwrap();
+
+    // The next scan's report keeps the mark and firstSeen.
+    spec.scanned_at = "2026-11-26T08:00:00Z".into();
+    spec.database_revision = "r2".into();
+    writer.write(spec).await.unwrap();
+    let stored = reports.report("sha256:abc").await.unwrap().unwrap();
+    let state: Vec<(&str, Option<&str>, Option<&str>)> = stored
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.id.as_str(),
+                f.first_seen.as_deref(),
+                f.overdue_alerted_at.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        state,
+        [
+            (
+                "A-1",
+                Some("2026-11-23T08:00:00Z"),
+                Some("2026-11-24T09:00:00Z")
+            ),
+            ("A-2", Some("2026-11-23T08:00:00Z"), None),
+        ]
+    );
+    assert_eq!(stored.database_revision, "r2");
+}
+
+/// The writer's applies carry the resourceVersion they read: an apply
+/// from a read that another write overtook is refused, as the API server
+/// refuses it, so the writer reads and merges again instead of dropping
+/// the other write's overdue marks or summaries.
+#[tokio::test]
+async fn an_apply_from_a_stale_read_is_refused() {
+    let fake = FakeApiServer::start().await;
+    let api: Api<ImageScanReport> = Api::all(fake.client());
+    let spec = ImageScanReportSpec {
+        digest: "sha256:abc".into(),
+        image: "reg/app:1".into(),
+        counts: Default::default(),
+        fixable: Default::default(),
+        database_revision: "r1".into(),
+        scanned_at: "2026-11-23T08:00:00Z".into(),
+        findings: vec![],
+        truncated: false,
+        recent: vec![],
+    };
+    ReportWriter::new(fake.client(), 10)
+        .write(spec.clone())
+        .await
+        .unwrap();
+    let read = api.get("sha256-abc").await.unwrap();
+    ReportWriter::new(fake.client(), 10)
+        .write(ImageScanReportSpec {
+            scanned_at: "2026-11-24T08:00:00Z".into(),
+            ..spec
+        })
+        .await
+        .unwrap();
+    // An apply carrying the version read before that write is refused.
+    let mut stale = read.clone();
+    stale.spec.database_revision = "stale".into();
+    let params = kube::api::PatchParams::apply("scangate").force();
+    let err = api
+        .patch("sha256-abc", &params, &kube::api::Patch::Apply(&stale))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 409),
+        "{err:?}"
+    );
+    let stored = api.get("sha256-abc").await.unwrap();
+    assert_eq!(stored.spec.recent.len(), 2, "{:?}", stored.spec.recent);
 }
 
 #[tokio::test]

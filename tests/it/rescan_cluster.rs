@@ -490,17 +490,34 @@ enum Stores {
     ReportsOnly,
 }
 
+/// What the replicas of a test share: the API (through the runtime), the
+/// scanner, pods, policies, the alert sink and the history directory
+/// (`history` in `work`).
+struct Shared<'a> {
+    work: &'a std::path::Path,
+    sink_url: &'a str,
+    scanner: Arc<dyn Scanner>,
+    runtime: &'a ClusterRuntime,
+    pods: &'a PodReflector,
+    policies: &'a PolicyStore,
+}
+
 /// One replica's re-scan loop: its own memory and Lease candidacy, the
-/// shared API, alert sink and history directory (`history` in `work`).
+/// rest [`Shared`].
 async fn replica(
     identity: &str,
     stores: Stores,
-    work: &std::path::Path,
-    sink_url: &str,
-    scanner: Arc<dyn Scanner>,
-    runtime: &ClusterRuntime,
-    pods: &PodReflector,
+    shared: &Shared<'_>,
 ) -> (RescanController, scangate::k8s::leader::Election) {
+    let &Shared {
+        work,
+        sink_url,
+        runtime,
+        pods,
+        policies,
+        ..
+    } = shared;
+    let scanner = shared.scanner.clone();
     let client = runtime.client.clone();
     let history_dir = work.join("history");
     let rescan = RescanConfig {
@@ -526,7 +543,7 @@ async fn replica(
         Arc::new(pods.clone()),
         Arc::new(leadership),
         Arc::new(runtime.credentials.clone()),
-        PolicyStore::new(PolicySet::default()),
+        policies.clone(),
         Arc::new(runtime.events.clone()),
         RescanMetrics::register(&mut metrics),
     );
@@ -558,18 +575,17 @@ async fn a_new_leader_alerts_what_changed_since_the_old_leaders_scan(stores: Sto
     let sink = Sink::default();
     let sink_url = serve_sink(sink.clone()).await;
     let work = tempfile::tempdir().unwrap();
+    let shared = Shared {
+        work: work.path(),
+        sink_url: &sink_url,
+        scanner: scanner.clone(),
+        runtime: &runtime,
+        pods: &pods,
+        policies: &policies,
+    };
 
     // 1. The first leader scans the running digest: its baseline.
-    let (first, first_election) = replica(
-        "scangate-0",
-        stores,
-        work.path(),
-        &sink_url,
-        scanner.clone(),
-        &runtime,
-        &pods,
-    )
-    .await;
+    let (first, first_election) = replica("scangate-0", stores, &shared).await;
     fake.put(
         "/api/v1/namespaces/shop/pods",
         cart_pod("cart-7c9d-abcde", &image, Some(&image_id)),
@@ -600,16 +616,7 @@ async fn a_new_leader_alerts_what_changed_since_the_old_leaders_scan(stores: Sto
     first_election.stop(Duration::from_secs(5)).await;
     drop(first);
     db.replace(debian_database(&[old.clone(), new.clone()], "r2"));
-    let (second, second_election) = replica(
-        "scangate-1",
-        stores,
-        work.path(),
-        &sink_url,
-        scanner.clone(),
-        &runtime,
-        &pods,
-    )
-    .await;
+    let (second, second_election) = replica("scangate-1", stores, &shared).await;
     let t1 = t0 + minutes(10);
     let takeover = second.tick(t1).await;
     assert_eq!(
@@ -667,4 +674,103 @@ async fn a_new_leader_reads_history_alone() {
 #[tokio::test]
 async fn a_new_leader_reads_reports_alone() {
     a_new_leader_alerts_what_changed_since_the_old_leaders_scan(Stores::ReportsOnly).await;
+}
+
+/// An overdue alert is raised once across a failover: the leader marks it
+/// on the digest's `ImageScanReport`, and the next leader, which has no
+/// memory of it, reads the mark instead of alerting again.
+#[tokio::test]
+async fn a_new_leader_does_not_repeat_an_overdue_alert() {
+    let registry = TestRegistry::start();
+    let (digest, image, image_id) = push_cart_image(&registry).await;
+    let fake = FakeApiServer::start().await;
+    fake.put(
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}),
+    );
+    fake.put(
+        "/apis/scangate.dev/v1alpha1/clusterscanpolicies",
+        json!({"apiVersion": "scangate.dev/v1alpha1", "kind": "ClusterScanPolicy",
+            "metadata": {"name": "shop", "uid": "p-1"},
+            "spec": {"mode": "Audit", "remediation": {"CRITICAL": "24h"}}}),
+    );
+    let db = DbHandle::default();
+    db.replace(debian_database(
+        &[debian_record(OLD, "hello", "2.10-4", "CRITICAL")],
+        "r1",
+    ));
+    let client = fake.client();
+    let policies = PolicyStore::new(PolicySet::default());
+    let (runtime, scanner) = cluster_scanner(&client, &policies, &registry, &db).await;
+    let (pods, pods_task) = PodReflector::start(client.clone());
+    eventually("the policy from the API", || async {
+        policies.snapshot().policies.len() == 1
+    })
+    .await;
+    let sink_url = serve_sink(Sink::default()).await;
+    let work = tempfile::tempdir().unwrap();
+    let shared = Shared {
+        work: work.path(),
+        sink_url: &sink_url,
+        scanner: scanner.clone(),
+        runtime: &runtime,
+        pods: &pods,
+        policies: &policies,
+    };
+    let stores = Stores::ReportsOnly;
+    let (first, first_election) = replica("scangate-0", stores, &shared).await;
+    fake.put(
+        "/api/v1/namespaces/shop/pods",
+        cart_pod("cart-7c9d-abcde", &image, Some(&image_id)),
+    );
+    eventually("the pod in the reflector", || async {
+        pods.pods().len() == 1
+    })
+    .await;
+
+    let t0 = jiff::Timestamp::now();
+    assert_eq!(first.tick(t0).await.rescanned, 1);
+    eventually("the ImageScanReport", || async {
+        report_of(&fake, &digest).is_some()
+    })
+    .await;
+    // A day and an hour later the CRITICAL finding is past its window:
+    // alerted once, and marked on the report.
+    let late = first.tick(t0 + minutes(25 * 60)).await;
+    assert_eq!((late.rescanned, late.overdue), (1, 1), "{late:?}");
+    assert_eq!(first.tick(t0 + minutes(25 * 60 + 1)).await.overdue, 0);
+    let marked = |fake: &FakeApiServer| {
+        report_of(fake, &digest).is_some_and(|r| {
+            r["spec"]["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f["id"] == OLD && f["overdueAlertedAt"].is_string())
+        })
+    };
+    assert!(marked(&fake), "{:?}", report_of(&fake, &digest));
+
+    // The leader goes away; the next one re-scans (nothing in memory) and
+    // does not alert the finding again. The queued report write of the
+    // last re-scan may land after the mark: it keeps it.
+    first_election.stop(Duration::from_secs(5)).await;
+    drop(first);
+    let (second, second_election) = replica("scangate-1", stores, &shared).await;
+    let takeover = second.tick(t0 + minutes(26 * 60)).await;
+    assert_eq!(
+        (takeover.rescanned, takeover.failed, takeover.overdue),
+        (1, 0, 0),
+        "{takeover:?}"
+    );
+    assert!(marked(&fake), "{:?}", report_of(&fake, &digest));
+    eventually("the RemediationOverdue event", || async {
+        fake.objects("/apis/events.k8s.io/v1/namespaces/shop/events")
+            .iter()
+            .any(|e| e["reason"] == "RemediationOverdue")
+    })
+    .await;
+
+    second_election.stop(Duration::from_secs(5)).await;
+    pods_task.abort();
+    runtime.stop();
 }

@@ -502,6 +502,19 @@ fn patch(state: &State, path: &ApiPath, name: &str, body: Value, content_type: &
     if !supported {
         return status(415, "UnsupportedMediaType", content_type);
     }
+    // A resourceVersion in the patch is a precondition, as the API server
+    // treats it: a write based on an older read is refused.
+    if let Some(expected) = body["metadata"]["resourceVersion"].as_str()
+        && current
+            .as_ref()
+            .is_some_and(|c| c["metadata"]["resourceVersion"].as_str() != Some(expected))
+    {
+        return status(
+            409,
+            "Conflict",
+            "the object has been modified; please apply your changes to the latest version and try again",
+        );
+    }
     let (mut object, kind) = match current {
         Some(object) => (object, "MODIFIED"),
         None if is_apply => (json!({}), "ADDED"),
