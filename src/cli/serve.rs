@@ -372,16 +372,21 @@ fn start_rescans(
         config.kubernetes.leader_election.clone(),
     );
     let (leadership, election) = spawn_election(elector);
-    let controller = Arc::new(RescanController::new(
-        Arc::new(rescanner),
-        scanner,
-        Arc::new(pods),
-        Arc::new(leadership),
-        Arc::new(runtime.credentials.clone()),
-        policies,
-        Arc::new(runtime.events.clone()),
-        metrics,
-    ));
+    let controller = Arc::new(
+        RescanController::new(
+            Arc::new(rescanner),
+            scanner,
+            Arc::new(pods),
+            Arc::new(leadership),
+            Arc::new(runtime.credentials.clone()),
+            policies,
+            Arc::new(runtime.events.clone()),
+            metrics,
+        )
+        .with_cluster_wide_exception_namespaces(
+            config.webhook.cluster_wide_exception_namespaces.clone(),
+        ),
+    );
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let tick = rescan.tick_interval.get();
     let loop_task = tokio::spawn(controller.run(tick, async move {

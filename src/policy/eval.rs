@@ -333,10 +333,23 @@ struct ExceptionIndex<'a> {
 
 impl<'a> ExceptionIndex<'a> {
     fn new(input: &EvalInput<'a>) -> ExceptionIndex<'a> {
-        let entries = input
-            .exceptions
+        ExceptionIndex::scoped(
+            input.exceptions,
+            input.namespace,
+            input.cluster_wide_namespaces,
+            input.today,
+        )
+    }
+
+    fn scoped(
+        exceptions: &'a [ScanException],
+        namespace: &str,
+        cluster_wide: &[String],
+        today: jiff::civil::Date,
+    ) -> ExceptionIndex<'a> {
+        let entries = exceptions
             .iter()
-            .filter(|ex| in_scope(ex, input.namespace, input.cluster_wide_namespaces))
+            .filter(|ex| in_scope(ex, namespace, cluster_wide))
             .map(|ex| {
                 // `None`: the date cannot be read; such an exception never applies.
                 let active = ex
@@ -345,7 +358,7 @@ impl<'a> ExceptionIndex<'a> {
                     .trim()
                     .parse::<jiff::civil::Date>()
                     .ok()
-                    .map(|last_day| input.today <= last_day);
+                    .map(|last_day| today <= last_day);
                 (ex, compile_globs(&ex.spec.images), active)
             })
             .collect();
@@ -360,6 +373,16 @@ impl<'a> ExceptionIndex<'a> {
         finding: &Finding,
         expired: &mut Vec<ExpiredException>,
     ) -> bool {
+        self.covers(&image.reference, &image.normalized, finding, expired)
+    }
+
+    fn covers(
+        &self,
+        reference: &str,
+        normalized: &str,
+        finding: &Finding,
+        expired: &mut Vec<ExpiredException>,
+    ) -> bool {
         let mut covered = false;
         for (ex, globs, active) in &self.entries {
             let names = ex
@@ -367,7 +390,11 @@ impl<'a> ExceptionIndex<'a> {
                 .vulnerabilities
                 .iter()
                 .any(|v| v.trim() == "*" || finding.is_named(v.trim()));
-            if !names || !(ex.spec.images.is_empty() || matches_any(globs, image)) {
+            let image_matches = ex.spec.images.is_empty()
+                || globs
+                    .iter()
+                    .any(|g| g.is_match(reference) || g.is_match(normalized));
+            if !names || !image_matches {
                 continue;
             }
             if *active == Some(true) {
@@ -381,6 +408,38 @@ impl<'a> ExceptionIndex<'a> {
             }
         }
         covered
+    }
+}
+
+/// The exceptions in force in one namespace on one day, compiled once:
+/// which findings of an image they set aside, as admission's verdicts do
+/// (the re-scan gauges count those findings as `excepted`).
+pub struct NamespaceExceptions<'a> {
+    index: ExceptionIndex<'a>,
+}
+
+impl<'a> NamespaceExceptions<'a> {
+    pub fn new(
+        exceptions: &'a [ScanException],
+        namespace: &str,
+        cluster_wide: &[String],
+        today: jiff::civil::Date,
+    ) -> NamespaceExceptions<'a> {
+        NamespaceExceptions {
+            index: ExceptionIndex::scoped(exceptions, namespace, cluster_wide, today),
+        }
+    }
+
+    /// No exception is in scope: nothing is excepted.
+    pub fn is_empty(&self) -> bool {
+        self.index.entries.is_empty()
+    }
+
+    /// True if an active exception covers `finding` in the image named
+    /// `reference` (normalised: `normalized`).
+    pub fn covers(&self, reference: &str, normalized: &str, finding: &Finding) -> bool {
+        self.index
+            .covers(reference, normalized, finding, &mut Vec::new())
     }
 }
 

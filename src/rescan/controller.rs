@@ -6,13 +6,14 @@
 
 use super::metrics::{FindingLabels, RescanMetrics, ResultLabels};
 use super::rescanner::Rescanner;
-use super::running::{RunningImage, running_images};
+use super::running::{RunningImage, Workload, running_images};
 use super::timeline::{ResponseWindows, response_windows};
 use crate::admission::ports::{
     AdmissionEvent, AdmissionEventReason, EventSink, PolicyStore, PullCredentials,
 };
 use crate::model::Finding;
-use crate::registry::Credentials;
+use crate::policy::eval::NamespaceExceptions;
+use crate::registry::{Credentials, ImageRef};
 use crate::scan::Scanner;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -50,6 +51,9 @@ pub struct RescanController {
     pub policies: PolicyStore,
     pub events: Arc<dyn EventSink>,
     pub metrics: RescanMetrics,
+    /// Namespaces whose ScanExceptions apply everywhere
+    /// (`webhook.clusterWideExceptionNamespaces`), as admission reads them.
+    cluster_wide_exception_namespaces: Vec<String>,
     /// Set once a pass finishes without errors.
     last_success: std::sync::Mutex<Option<Instant>>,
 }
@@ -95,8 +99,20 @@ impl RescanController {
             policies,
             events,
             metrics,
+            cluster_wide_exception_namespaces: crate::config::WebhookConfig::default()
+                .cluster_wide_exception_namespaces,
             last_success: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Namespaces whose ScanExceptions apply everywhere, for the gauges'
+    /// `excepted` state (`webhook.clusterWideExceptionNamespaces`).
+    pub fn with_cluster_wide_exception_namespaces(
+        mut self,
+        namespaces: Vec<String>,
+    ) -> RescanController {
+        self.cluster_wide_exception_namespaces = namespaces;
+        self
     }
 
     async fn credentials_for(&self, image: &RunningImage, pods: &[Arc<Pod>]) -> Credentials {
@@ -265,29 +281,54 @@ impl RescanController {
     }
 
     /// Sets `scangate_running_findings` from scratch: counted first, then
-    /// swapped in, so that a scrape never sees a half-counted family.
+    /// swapped in, so that a scrape never sees a half-counted family. A
+    /// finding is `excepted` where a ScanException in force in the
+    /// workload's namespace covers it (matched against the running
+    /// `repository@digest` reference, so image globs on a tag cannot).
     fn refresh_finding_gauges(
         &self,
         running: &BTreeMap<String, RunningImage>,
         windows: &ResponseWindows,
         now: jiff::Timestamp,
     ) {
+        let set = self.policies.snapshot();
+        let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let mut scopes: HashMap<&str, NamespaceExceptions> = HashMap::new();
         let mut counts: HashMap<FindingLabels, i64> = HashMap::new();
         for image in running.values() {
-            let tally = self.rescanner.tally(&image.digest, windows, now);
-            if tally.is_empty() {
-                continue;
-            }
+            let normalized = ImageRef::parse(&image.image)
+                .map(|r| r.normalized().to_string())
+                .unwrap_or_else(|_| image.image.clone());
+            let mut by_namespace: BTreeMap<&str, Vec<&Workload>> = BTreeMap::new();
             for workload in &image.workloads {
-                let name = format!("{}/{}", workload.kind, workload.name);
-                for ((severity, overdue), count) in &tally {
-                    let labels = FindingLabels {
-                        severity: severity.as_str().into(),
-                        state: if *overdue { "overdue" } else { "open" }.into(),
-                        namespace: workload.namespace.clone(),
-                        workload: name.clone(),
-                    };
-                    *counts.entry(labels).or_default() += count;
+                by_namespace
+                    .entry(workload.namespace.as_str())
+                    .or_default()
+                    .push(workload);
+            }
+            for (namespace, workloads) in by_namespace {
+                let exceptions = scopes.entry(namespace).or_insert_with(|| {
+                    NamespaceExceptions::new(
+                        &set.exceptions,
+                        namespace,
+                        &self.cluster_wide_exception_namespaces,
+                        today,
+                    )
+                });
+                let tally = self.rescanner.tally(&image.digest, windows, now, |f| {
+                    !exceptions.is_empty() && exceptions.covers(&image.image, &normalized, f)
+                });
+                for workload in workloads {
+                    let name = format!("{}/{}", workload.kind, workload.name);
+                    for ((severity, state), count) in &tally {
+                        let labels = FindingLabels {
+                            severity: severity.as_str().into(),
+                            state: state.as_str().into(),
+                            namespace: workload.namespace.clone(),
+                            workload: name.clone(),
+                        };
+                        *counts.entry(labels).or_default() += count;
+                    }
                 }
             }
         }

@@ -85,6 +85,24 @@ pub struct DigestState {
     pub overdue_alerted: BTreeSet<FindingKey>,
 }
 
+/// A running finding's state, for `scangate_running_findings{state}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FindingState {
+    Open,
+    Overdue,
+    Excepted,
+}
+
+impl FindingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingState::Open => "open",
+            FindingState::Overdue => "overdue",
+            FindingState::Excepted => "excepted",
+        }
+    }
+}
+
 /// What one re-scan found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RescanOutcome {
@@ -371,24 +389,33 @@ impl Rescanner {
         s.findings.clone()
     }
 
-    /// How many of a digest's findings are open and how many overdue, by
-    /// severity (`true`: past its response window). Counted under the
-    /// lock without copying findings: the gauges are refreshed after every
-    /// pass over all running digests.
+    /// How many of a digest's findings are in each state, by severity:
+    /// `excepted` (set aside by an exception in force, whatever their
+    /// age), else `overdue` (past their response window), else `open`.
+    /// Counted under the lock without copying findings: the gauges are
+    /// refreshed after every pass over all running digests.
     pub fn tally(
         &self,
         digest: &str,
         windows: &super::timeline::ResponseWindows,
         now: jiff::Timestamp,
-    ) -> BTreeMap<(Severity, bool), i64> {
+        excepted: impl Fn(&Finding) -> bool,
+    ) -> BTreeMap<(Severity, FindingState), i64> {
         let mut counts = BTreeMap::new();
         if let Some(s) = self.state().get(digest) {
             for (finding, first_seen) in &s.findings {
-                let overdue = windows
+                let state = if excepted(finding) {
+                    FindingState::Excepted
+                } else if windows
                     .get(&finding.severity)
                     .and_then(|w| first_seen.checked_add(*w).ok())
-                    .is_some_and(|deadline| now > deadline);
-                *counts.entry((finding.severity, overdue)).or_default() += 1;
+                    .is_some_and(|deadline| now > deadline)
+                {
+                    FindingState::Overdue
+                } else {
+                    FindingState::Open
+                };
+                *counts.entry((finding.severity, state)).or_default() += 1;
             }
         }
         counts

@@ -154,7 +154,9 @@ mod controller {
         AdmissionEvent, AdmissionEventReason, EventSink, PodPullSecrets, PolicySet, PolicyStore,
         PullCredentials,
     };
-    use scangate::policy::{ClusterScanPolicy, ClusterScanPolicySpec};
+    use scangate::policy::{
+        ClusterScanPolicy, ClusterScanPolicySpec, ScanException, ScanExceptionSpec,
+    };
     use scangate::rescan::controller::{Leadership, PodSnapshot, RescanController};
     use scangate::rescan::metrics::RescanMetrics;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -245,16 +247,17 @@ mod controller {
             },
         );
         let mut registry = prometheus_client::registry::Registry::default();
+        let policies = PolicyStore::new(PolicySet {
+            policies: vec![policy.clone()],
+            exceptions: vec![],
+        });
         let controller = RescanController::new(
             rescanner,
             scanner,
             Arc::new(Pods(vec![running_pod()])),
             leader.clone(),
             Arc::new(Anonymous),
-            PolicyStore::new(PolicySet {
-                policies: vec![policy],
-                exceptions: vec![],
-            }),
+            policies.clone(),
             events.clone(),
             RescanMetrics::register(&mut registry),
         );
@@ -306,5 +309,41 @@ mod controller {
             "{text}"
         );
         assert!(text.contains("scangate_running_digests 1"));
+
+        // An exception in force in the workload's namespace moves CVE-NEW
+        // to `excepted`; an expired one leaves CVE-OLD overdue.
+        let exception = |name: &str, vulnerability: &str, expires: &str| {
+            let mut e = ScanException::new(
+                name,
+                ScanExceptionSpec {
+                    vulnerabilities: vec![vulnerability.into()],
+                    images: vec![],
+                    namespaces: vec![],
+                    reason: "accepted".into(),
+                    reviewed_by: Some("sec".into()),
+                    expires: expires.into(),
+                },
+            );
+            e.metadata.namespace = Some("shop".into());
+            e
+        };
+        policies.replace(PolicySet {
+            policies: vec![policy],
+            exceptions: vec![
+                exception("new-accepted", "CVE-NEW", "2030-01-01"),
+                exception("old-lapsed", "CVE-OLD", "2026-01-01"),
+            ],
+        });
+        controller.tick(at(27)).await;
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let gauge = |severity: &str, state: &str| {
+            format!(
+                r#"scangate_running_findings{{severity="{severity}",state="{state}",namespace="shop",workload="Deployment/cart"}} 1"#
+            )
+        };
+        assert!(text.contains(&gauge("HIGH", "excepted")), "{text}");
+        assert!(text.contains(&gauge("CRITICAL", "overdue")), "{text}");
+        assert!(!text.contains(r#"severity="HIGH",state="open""#), "{text}");
     }
 }
