@@ -56,35 +56,51 @@ impl ReportWriter {
     /// replica's report or the leader's overdue marks may land in
     /// between): on a conflict it reads and merges again.
     pub async fn write(&self, spec: ImageScanReportSpec) -> Result<ImageScanReport, kube::Error> {
+        retry_on_conflict(WRITE_CONFLICT_RETRIES, || self.write_once(&spec)).await
+    }
+
+    /// One read, merge and apply, conditional on the version read.
+    async fn write_once(&self, spec: &ImageScanReportSpec) -> Result<ImageScanReport, kube::Error> {
         let name = report_name(&spec.digest);
+        let stored = self.api.get_opt(&name).await?;
+        let version = stored
+            .as_ref()
+            .and_then(|r| r.metadata.resource_version.clone());
+        let stored = stored.map(|r| r.spec);
+        let mut spec = spec.clone();
+        keep_finding_state(&mut spec, stored.as_ref());
+        let earlier = stored.map(|s| s.recent).unwrap_or_default();
+        spec.recent = merge_recent(earlier, spec.summary(), self.history_length);
+        let mut object = ImageScanReport::new(&name, spec);
+        object.metadata.resource_version = version;
+        cap_findings(&mut object.spec, self.max_findings);
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let mut attempt = 0;
-        loop {
-            let stored = self.api.get_opt(&name).await?;
-            let version = stored
-                .as_ref()
-                .and_then(|r| r.metadata.resource_version.clone());
-            let stored = stored.map(|r| r.spec);
-            let mut spec = spec.clone();
-            keep_first_seen(&mut spec, stored.as_ref());
-            let earlier = stored.map(|s| s.recent).unwrap_or_default();
-            spec.recent = merge_recent(earlier, spec.summary(), self.history_length);
-            let mut object = ImageScanReport::new(&name, spec);
-            object.metadata.resource_version = version;
-            cap_findings(&mut object.spec, self.max_findings);
-            match self.api.patch(&name, &params, &Patch::Apply(&object)).await {
-                Err(kube::Error::Api(e)) if e.code == 409 && attempt < WRITE_CONFLICT_RETRIES => {
-                    attempt += 1;
-                }
-                other => return other,
-            }
+        self.api.patch(&name, &params, &Patch::Apply(&object)).await
+    }
+}
+
+/// Runs `write` (a read, a merge, and a write conditional on the version
+/// read) again while another writer got in between (409 Conflict), at
+/// most `retries` more times; then its error stands.
+pub async fn retry_on_conflict<T, Fut>(
+    retries: usize,
+    mut write: impl FnMut() -> Fut,
+) -> Result<T, kube::Error>
+where
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(kube::Error::Api(e)) if e.code == 409 && attempt < retries => attempt += 1,
+            other => return other,
         }
     }
 }
 
 /// What a report keeps of each finding across scans: its `firstSeen` (the
 /// stored report's, else this scan's time) and its `overdueAlertedAt`.
-pub fn keep_first_seen(spec: &mut ImageScanReportSpec, stored: Option<&ImageScanReportSpec>) {
+pub fn keep_finding_state(spec: &mut ImageScanReportSpec, stored: Option<&ImageScanReportSpec>) {
     let earlier: HashMap<(&str, &str), &ReportedFinding> = stored
         .map(|s| {
             s.findings

@@ -4,7 +4,7 @@
 //! leader's marks of the findings it alerted overdue.
 
 use super::report::{ImageScanReport, ImageScanReportSpec, report_name};
-use super::report_writer::mark_overdue;
+use super::report_writer::{mark_overdue, retry_on_conflict};
 use crate::rescan::baseline::{ReportMarkError, ReportReadError, StoredReports};
 use async_trait::async_trait;
 use kube::api::PostParams;
@@ -20,7 +20,31 @@ impl ClusterReports {
             api: Api::all(client),
         }
     }
+
+    /// Reads the report, marks `findings` and replaces it with the
+    /// resourceVersion read; nothing to do without a report or new marks.
+    async fn mark_once(
+        &self,
+        digest: &str,
+        findings: &[(String, String)],
+        at: &str,
+    ) -> Result<(), kube::Error> {
+        let name = report_name(digest);
+        let Some(mut stored) = self.api.get_opt(&name).await? else {
+            return Ok(());
+        };
+        if !mark_overdue(&mut stored.spec, findings, at) {
+            return Ok(());
+        }
+        self.api
+            .replace(&name, &PostParams::default(), &stored)
+            .await
+            .map(|_| ())
+    }
 }
+
+/// Times a mark is read and made again after a conflicting write.
+const MARK_CONFLICT_RETRIES: usize = 1;
 
 #[async_trait]
 impl StoredReports for ClusterReports {
@@ -46,30 +70,15 @@ impl StoredReports for ClusterReports {
         findings: &[(String, String)],
         at: &str,
     ) -> Result<(), ReportMarkError> {
-        let name = report_name(digest);
-        let failed = |error: kube::Error| ReportMarkError {
+        // A report written between the read and the replace is a conflict:
+        // read and marked once more rather than overwritten.
+        retry_on_conflict(MARK_CONFLICT_RETRIES, || {
+            self.mark_once(digest, findings, at)
+        })
+        .await
+        .map_err(|error| ReportMarkError {
             digest: digest.to_string(),
             reason: error.to_string(),
-        };
-        for attempt in 0..2 {
-            let Some(mut stored) = self.api.get_opt(&name).await.map_err(failed)? else {
-                return Ok(());
-            };
-            if !mark_overdue(&mut stored.spec, findings, at) {
-                return Ok(());
-            }
-            // Replace sends the resourceVersion read: a report written
-            // meanwhile is a conflict, read and marked again rather than
-            // overwritten.
-            match self
-                .api
-                .replace(&name, &PostParams::default(), &stored)
-                .await
-            {
-                Err(kube::Error::Api(e)) if e.code == 409 && attempt == 0 => continue,
-                other => return other.map(|_| ()).map_err(failed),
-            }
-        }
-        Ok(())
+        })
     }
 }

@@ -296,9 +296,15 @@ impl RescanController {
         let mut scopes: HashMap<&str, NamespaceExceptions> = HashMap::new();
         let mut counts: HashMap<FindingLabels, i64> = HashMap::new();
         for image in running.values() {
-            let normalized = ImageRef::parse(&image.image)
-                .map(|r| r.normalized().to_string())
-                .unwrap_or_else(|_| image.image.clone());
+            // Only an exception's image globs need it: most passes have none.
+            let normalized = std::cell::OnceCell::new();
+            let normalized = || {
+                normalized.get_or_init(|| {
+                    ImageRef::parse(&image.image)
+                        .map(|r| r.normalized().to_string())
+                        .unwrap_or_else(|_| image.image.clone())
+                })
+            };
             let mut by_namespace: BTreeMap<&str, Vec<&Workload>> = BTreeMap::new();
             for workload in &image.workloads {
                 by_namespace
@@ -316,7 +322,7 @@ impl RescanController {
                     )
                 });
                 let tally = self.rescanner.tally(&image.digest, windows, now, |f| {
-                    !exceptions.is_empty() && exceptions.covers(&image.image, &normalized, f)
+                    !exceptions.is_empty() && exceptions.covers(&image.image, normalized(), f)
                 });
                 for workload in workloads {
                     let name = format!("{}/{}", workload.kind, workload.name);

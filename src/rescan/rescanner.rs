@@ -10,6 +10,7 @@ use super::diff::{FindingKey, ScanDiff, diff};
 use super::history::HistoryStore;
 use super::history::Retention;
 use super::running::RunningImage;
+use super::timeline::is_overdue;
 use crate::config::ConfigDuration;
 use crate::model::{Finding, ScanReport, Severity};
 use crate::registry::{Credentials, ImageRef};
@@ -348,10 +349,7 @@ impl Rescanner {
         };
         let mut overdue = Vec::new();
         for (finding, first_seen) in &s.findings {
-            let deadline = windows
-                .get(&finding.severity)
-                .and_then(|w| first_seen.checked_add(*w).ok());
-            if deadline.is_some_and(|d| now > d)
+            if is_overdue(finding.severity, *first_seen, windows, now)
                 && s.overdue_alerted.insert(FindingKey::of(finding))
             {
                 overdue.push(finding.clone());
@@ -406,11 +404,7 @@ impl Rescanner {
             for (finding, first_seen) in &s.findings {
                 let state = if excepted(finding) {
                     FindingState::Excepted
-                } else if windows
-                    .get(&finding.severity)
-                    .and_then(|w| first_seen.checked_add(*w).ok())
-                    .is_some_and(|deadline| now > deadline)
-                {
+                } else if is_overdue(finding.severity, *first_seen, windows, now) {
                     FindingState::Overdue
                 } else {
                     FindingState::Open

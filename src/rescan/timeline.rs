@@ -140,6 +140,17 @@ fn deadline_of(
         .and_then(|window| first_seen.checked_add(*window).ok())
 }
 
+/// Whether a finding of `severity` first seen at `first_seen` is past its
+/// response window at `now` (never, for a severity without a window).
+pub fn is_overdue(
+    severity: Severity,
+    first_seen: jiff::Timestamp,
+    windows: &ResponseWindows,
+    now: jiff::Timestamp,
+) -> bool {
+    deadline_of(severity, first_seen, windows).is_some_and(|deadline| now > deadline)
+}
+
 fn image_timeline(
     scans: &[(jiff::Timestamp, &ScanDocument)],
     windows: &ResponseWindows,
@@ -214,8 +225,7 @@ fn image_timeline(
     }
     for still_open in open.values() {
         if let Some(life) = lives.get_mut(still_open.life) {
-            life.overdue =
-                deadline_of(life.severity, still_open.first_seen, windows).is_some_and(|d| now > d);
+            life.overdue = is_overdue(life.severity, still_open.first_seen, windows, now);
         }
     }
     let image = scans
