@@ -260,34 +260,44 @@ async fn events_are_aggregated_into_series() {
     assert_eq!(sink.dropped(), 0);
 }
 
-#[tokio::test]
-async fn report_writer_creates_then_updates_capped() {
-    let fake = FakeApiServer::start().await;
-    let writer = ReportWriter::new(fake.client(), 3);
-    let finding = |id: &str, severity| ReportedFinding {
+/// A finding of `openssl` as a report lists it.
+fn reported(id: &str, severity: Severity, fixed: Option<&str>) -> ReportedFinding {
+    ReportedFinding {
         id: id.into(),
         package: "openssl".into(),
         severity,
-        fixed_version: Some("3.0.1".into()),
+        fixed_version: fixed.map(Into::into),
         first_seen: None,
         overdue_alerted_at: None,
-    };
-    let mut spec = ImageScanReportSpec {
+    }
+}
+
+/// The report of `sha256:abc` scanned on 2026-11-23 with revision r1.
+fn report_spec(findings: Vec<ReportedFinding>) -> ImageScanReportSpec {
+    ImageScanReportSpec {
         digest: "sha256:abc".into(),
         image: "reg/app:1".into(),
         counts: Default::default(),
         fixable: Default::default(),
         database_revision: "r1".into(),
         scanned_at: "2026-11-23T08:00:00Z".into(),
-        findings: vec![
-            finding("A-1", Severity::Low),
-            finding("A-2", Severity::Critical),
-            finding("A-3", Severity::High),
-            finding("A-4", Severity::Medium),
-        ],
+        findings,
         truncated: false,
         recent: vec![],
-    };
+    }
+}
+
+#[tokio::test]
+async fn report_writer_creates_then_updates_capped() {
+    let fake = FakeApiServer::start().await;
+    let writer = ReportWriter::new(fake.client(), 3);
+    let finding = |id: &str, severity| reported(id, severity, Some("3.0.1"));
+    let mut spec = report_spec(vec![
+        finding("A-1", Severity::Low),
+        finding("A-2", Severity::Critical),
+        finding("A-3", Severity::High),
+        finding("A-4", Severity::Medium),
+    ]);
     let written = writer.write(spec.clone()).await.unwrap();
     assert_eq!(written.metadata.name.as_deref(), Some("sha256-abc"));
     spec.database_revision = "r2".into();
@@ -333,25 +343,8 @@ async fn overdue_marks_survive_the_next_report_write() {
     let fake = FakeApiServer::start().await;
     let writer = ReportWriter::new(fake.client(), 10);
     let reports = ClusterReports::new(fake.client());
-    let finding = |id: &str| ReportedFinding {
-        id: id.into(),
-        package: "openssl".into(),
-        severity: Severity::Critical,
-        fixed_version: None,
-        first_seen: None,
-        overdue_alerted_at: None,
-    };
-    let mut spec = ImageScanReportSpec {
-        digest: "sha256:abc".into(),
-        image: "reg/app:1".into(),
-        counts: Default::default(),
-        fixable: Default::default(),
-        database_revision: "r1".into(),
-        scanned_at: "2026-11-23T08:00:00Z".into(),
-        findings: vec![finding("A-1"), finding("A-2")],
-        truncated: false,
-        recent: vec![],
-    };
+    let finding = |id: &str| reported(id, Severity::Critical, None);
+    let mut spec = report_spec(vec![finding("A-1"), finding("A-2")]);
     writer.write(spec.clone()).await.unwrap();
     let marked = [("A-1".to_string(), "openssl".to_string())];
     reports
@@ -415,17 +408,7 @@ async fn overdue_marks_survive_the_next_report_write() {
 async fn an_apply_from_a_stale_read_is_refused() {
     let fake = FakeApiServer::start().await;
     let api: Api<ImageScanReport> = Api::all(fake.client());
-    let spec = ImageScanReportSpec {
-        digest: "sha256:abc".into(),
-        image: "reg/app:1".into(),
-        counts: Default::default(),
-        fixable: Default::default(),
-        database_revision: "r1".into(),
-        scanned_at: "2026-11-23T08:00:00Z".into(),
-        findings: vec![],
-        truncated: false,
-        recent: vec![],
-    };
+    let spec = report_spec(vec![]);
     ReportWriter::new(fake.client(), 10)
         .write(spec.clone())
         .await

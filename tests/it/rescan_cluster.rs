@@ -186,6 +186,24 @@ async fn cluster_scanner(
     (runtime, scanner)
 }
 
+/// The fake API server with namespace `shop` (labelled `team: shop`) and,
+/// given its spec, the ClusterScanPolicy `shop`.
+async fn shop_cluster(policy: Option<Value>) -> FakeApiServer {
+    let fake = FakeApiServer::start().await;
+    fake.put(
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}),
+    );
+    if let Some(spec) = policy {
+        fake.put(
+            "/apis/scangate.dev/v1alpha1/clusterscanpolicies",
+            json!({"apiVersion": "scangate.dev/v1alpha1", "kind": "ClusterScanPolicy",
+                "metadata": {"name": "shop", "uid": "p-1"}, "spec": spec}),
+        );
+    }
+    fake
+}
+
 fn minutes(n: i64) -> jiff::SignedDuration {
     jiff::SignedDuration::from_mins(n)
 }
@@ -197,20 +215,11 @@ async fn a_database_change_rescans_once_alerts_the_new_finding_and_times_the_res
     let (digest, image, image_id) = push_cart_image(&registry).await;
 
     // The cluster: a namespace and a policy with response windows.
-    let fake = FakeApiServer::start().await;
-    fake.put(
-        "/api/v1/namespaces",
-        json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}),
-    );
-    fake.put(
-        "/apis/scangate.dev/v1alpha1/clusterscanpolicies",
-        json!({"apiVersion": "scangate.dev/v1alpha1", "kind": "ClusterScanPolicy",
-            "metadata": {"name": "shop", "uid": "p-1"},
-            "spec": {"mode": "Enforce",
-                "namespaceSelector": {"matchLabels": {"team": "shop"}},
-                "failOn": {"severity": "HIGH"},
-                "remediation": {"CRITICAL": "24h", "HIGH": "7d"}}}),
-    );
+    let fake = shop_cluster(Some(json!({"mode": "Enforce",
+        "namespaceSelector": {"matchLabels": {"team": "shop"}},
+        "failOn": {"severity": "HIGH"},
+        "remediation": {"CRITICAL": "24h", "HIGH": "7d"}})))
+    .await;
 
     // The database: one CRITICAL record for hello.
     let old = debian_record(OLD, "hello", "2.10-4", "CRITICAL");
@@ -558,11 +567,7 @@ async fn a_new_leader_alerts_what_changed_since_the_old_leaders_scan(stores: Sto
     let registry = TestRegistry::start();
     let (digest, image, image_id) = push_cart_image(&registry).await;
 
-    let fake = FakeApiServer::start().await;
-    fake.put(
-        "/api/v1/namespaces",
-        json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}),
-    );
+    let fake = shop_cluster(None).await;
     let old = debian_record(OLD, "hello", "2.10-4", "CRITICAL");
     let new = debian_record(NEW, "zlib1g", "1:1.2.13.dfsg-2", "HIGH");
     let db = DbHandle::default();
@@ -683,17 +688,10 @@ async fn a_new_leader_reads_reports_alone() {
 async fn a_new_leader_does_not_repeat_an_overdue_alert() {
     let registry = TestRegistry::start();
     let (digest, image, image_id) = push_cart_image(&registry).await;
-    let fake = FakeApiServer::start().await;
-    fake.put(
-        "/api/v1/namespaces",
-        json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}),
-    );
-    fake.put(
-        "/apis/scangate.dev/v1alpha1/clusterscanpolicies",
-        json!({"apiVersion": "scangate.dev/v1alpha1", "kind": "ClusterScanPolicy",
-            "metadata": {"name": "shop", "uid": "p-1"},
-            "spec": {"mode": "Audit", "remediation": {"CRITICAL": "24h"}}}),
-    );
+    let fake = shop_cluster(Some(
+        json!({"mode": "Audit", "remediation": {"CRITICAL": "24h"}}),
+    ))
+    .await;
     let db = DbHandle::default();
     db.replace(debian_database(
         &[debian_record(OLD, "hello", "2.10-4", "CRITICAL")],
