@@ -2,13 +2,16 @@
 //! README.md; each module owns the section it reads. Every section and key
 //! has a default, so an empty file (or none) is a valid configuration.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
+use crate::admission::WebhookConfig;
+use crate::scan::OrchestratorConfig;
+use crate::server::ServerConfig;
+use crate::telemetry::TelemetryConfig;
+use crate::tls::TlsConfig;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-/// The whole configuration. Sections of other modules are added here as
-/// `#[serde(default)]` fields.
+/// The whole configuration: one section per module, each defined beside the
+/// code that reads it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Config {
@@ -18,7 +21,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub telemetry: TelemetryConfig,
     /// Where the vulnerability database lives (`--db`).
-    pub db: DbConfig,
+    pub db: crate::vulndb::DbConfig,
     /// The image scanner: limits, timeouts, platform, registries (`scanner:`).
     pub scanner: crate::scan::ScannerConfig,
     /// Images read from local OCI image layouts instead of their registry,
@@ -30,205 +33,6 @@ pub struct Config {
     pub kubernetes: crate::k8s::config::KubernetesConfig,
     /// The routine re-scan loop of the elected leader (`rescan:`).
     pub rescan: crate::rescan::rescanner::RescanConfig,
-}
-
-/// What the webhook reviews and how it answers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// Review the pod templates of Deployment, ReplicaSet, StatefulSet,
-    /// DaemonSet, Job, CronJob and ReplicationController too.
-    pub review_workloads: bool,
-    /// Answer `/mutate` with a JSONPatch pinning tags to scanned digests.
-    pub pin_digests: bool,
-    /// Namespaces whose ScanExceptions apply in every namespace (default:
-    /// scangate's own namespace).
-    pub cluster_wide_exception_namespaces: Vec<String>,
-    /// How many finding IDs a denial message lists per image.
-    pub max_findings_in_message: usize,
-    /// How many distinct images one review may name; more is refused.
-    pub max_images_per_review: usize,
-}
-
-impl Default for WebhookConfig {
-    fn default() -> Self {
-        WebhookConfig {
-            review_workloads: true,
-            pin_digests: false,
-            cluster_wide_exception_namespaces: vec!["scangate".into()],
-            max_findings_in_message: 5,
-            max_images_per_review: 64,
-        }
-    }
-}
-
-/// The scan orchestrator: caches, concurrency and the budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct OrchestratorConfig {
-    /// How long a cache miss may wait for its scan before `onScanPending`
-    /// applies; keep it below the webhook's `timeoutSeconds`.
-    pub scan_timeout: ConfigDuration,
-    /// How long cached findings live.
-    pub verdict_ttl: ConfigDuration,
-    /// Total estimated bytes of cached findings.
-    pub verdict_cache_max_bytes: u64,
-    /// How long a tag → digest resolution is trusted.
-    pub tag_ttl: ConfigDuration,
-    /// How many tag resolutions are cached.
-    pub tag_cache_max_entries: u64,
-    /// How long a failed scan or resolution is remembered.
-    pub error_ttl: ConfigDuration,
-    /// Scans running at once.
-    pub max_concurrent_scans: usize,
-    /// Scans waiting for a slot; more are shed with `QueueFull`.
-    pub max_queued_scans: usize,
-}
-
-impl Default for OrchestratorConfig {
-    fn default() -> Self {
-        OrchestratorConfig {
-            scan_timeout: ConfigDuration::secs(8),
-            verdict_ttl: ConfigDuration::secs(3600),
-            verdict_cache_max_bytes: 256 * 1024 * 1024,
-            tag_ttl: ConfigDuration::secs(60),
-            tag_cache_max_entries: 10_000,
-            error_ttl: ConfigDuration::secs(30),
-            max_concurrent_scans: 4,
-            max_queued_scans: 64,
-        }
-    }
-}
-
-/// The HTTPS server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Address of the HTTPS port (`--listen`).
-    pub listen: String,
-    /// Address of the plain-HTTP metrics port (`--metrics-listen`).
-    pub metrics_listen: String,
-    /// Largest request body accepted; larger gets 413.
-    pub max_body_bytes: usize,
-    /// How long a TLS handshake may take.
-    pub tls_handshake_timeout: ConfigDuration,
-    /// How long a client may take to send request headers.
-    pub header_read_timeout: ConfigDuration,
-    /// How long a client may take to send a request body; then 408.
-    pub body_read_timeout: ConfigDuration,
-    /// Connections served at once; more wait in the kernel's backlog.
-    pub max_connections: usize,
-    /// How long shutdown waits for in-flight reviews.
-    pub shutdown_grace_period: ConfigDuration,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: "0.0.0.0:8443".into(),
-            metrics_listen: "0.0.0.0:9090".into(),
-            max_body_bytes: 3 * 1024 * 1024,
-            tls_handshake_timeout: ConfigDuration::secs(10),
-            header_read_timeout: ConfigDuration::secs(10),
-            body_read_timeout: ConfigDuration::secs(10),
-            max_connections: 1024,
-            shutdown_grace_period: ConfigDuration::secs(25),
-        }
-    }
-}
-
-/// The serving certificate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM certificate chain (`--tls-cert`).
-    pub cert_file: Option<PathBuf>,
-    /// PEM private key (`--tls-key`).
-    pub key_file: Option<PathBuf>,
-    /// How often the files are checked for a change.
-    pub reload_interval: ConfigDuration,
-}
-
-impl Default for TlsConfig {
-    fn default() -> Self {
-        TlsConfig {
-            cert_file: None,
-            key_file: None,
-            reload_interval: ConfigDuration::secs(2),
-        }
-    }
-}
-
-/// Logs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct TelemetryConfig {
-    /// `json` (for clusters) or `pretty`.
-    pub log_format: LogFormat,
-    /// A tracing filter, e.g. `info` or `scangate=debug`.
-    pub log_level: String,
-}
-
-impl Default for TelemetryConfig {
-    fn default() -> Self {
-        TelemetryConfig {
-            log_format: LogFormat::Json,
-            log_level: "info".into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Json,
-    Pretty,
-}
-
-/// The vulnerability database.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct DbConfig {
-    /// Folder holding `<Ecosystem>/all.zip`, or a `file://` / `https://`
-    /// mirror of that layout (`--db`).
-    pub root: Option<PathBuf>,
-    /// Where a mirror is synced to (`cacheDir`).
-    pub cache_dir: PathBuf,
-    /// Where the loaded index is kept, so a restart skips unzipping and
-    /// parsing (`snapshotDir`) [default: `<cacheDir>/snapshots`].
-    pub snapshot_dir: Option<PathBuf>,
-    /// How often the database is synced and, if it changed, swapped
-    /// (`refreshInterval`).
-    pub refresh_interval: ConfigDuration,
-}
-
-impl DbConfig {
-    /// Where snapshots are kept: `snapshotDir`, or `<cacheDir>/snapshots`
-    /// (no `all.zip` there, so the folder is never taken for an ecosystem).
-    pub fn snapshot_dir(&self) -> PathBuf {
-        self.snapshot_dir
-            .clone()
-            .unwrap_or_else(|| self.cache_dir.join("snapshots"))
-    }
-
-    /// The loader's settings: load through the snapshot.
-    pub fn loader(&self) -> crate::vulndb::DbConfig {
-        crate::vulndb::DbConfig {
-            snapshot_dir: Some(self.snapshot_dir()),
-            ..crate::vulndb::DbConfig::default()
-        }
-    }
-}
-
-impl Default for DbConfig {
-    fn default() -> Self {
-        DbConfig {
-            root: None,
-            cache_dir: PathBuf::from(".cache/scangate-db"),
-            snapshot_dir: None,
-            refresh_interval: ConfigDuration::secs(3600),
-        }
-    }
 }
 
 /// Why the configuration could not be read.
@@ -312,71 +116,11 @@ fn merge_yaml(base: &mut serde_yaml::Value, over: serde_yaml::Value) {
     }
 }
 
-/// A duration written `500ms`, `8s`, `5m`, `1h`, `2d` or `1w`: the one
-/// duration syntax of the configuration and of policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConfigDuration(pub Duration);
-
-impl ConfigDuration {
-    pub const fn secs(secs: u64) -> ConfigDuration {
-        ConfigDuration(Duration::from_secs(secs))
-    }
-
-    pub fn get(self) -> Duration {
-        self.0
-    }
-
-    pub fn parse(text: &str) -> Option<ConfigDuration> {
-        let text = text.trim();
-        let split = text.find(|c: char| !c.is_ascii_digit())?;
-        let (number, unit) = text.split_at(split);
-        let number: u64 = number.parse().ok()?;
-        let millis_per_unit: u64 = match unit {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            _ => return None,
-        };
-        number
-            .checked_mul(millis_per_unit)
-            .map(|ms| ConfigDuration(Duration::from_millis(ms)))
-    }
-}
-
-impl fmt::Display for ConfigDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms.is_multiple_of(1000) {
-            write!(f, "{}s", ms / 1000)
-        } else {
-            write!(f, "{ms}ms")
-        }
-    }
-}
-
-impl Serialize for ConfigDuration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ConfigDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        ConfigDuration::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: expected a number and a unit (ms, s, m, h, d, w), e.g. 8s"
-            ))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ConfigDuration;
+    use std::time::Duration;
 
     #[test]
     fn empty_file_is_the_default() {

@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod k8s;
 pub mod model;
 pub mod policy;
+pub mod ports;
 pub mod registry;
 pub mod rescan;
 pub mod scan;

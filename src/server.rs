@@ -5,7 +5,7 @@
 use crate::admission::Admission;
 use crate::admission::handler::verdict_label;
 use crate::admission::review::{self, AdmissionRequest, AdmissionResponse};
-use crate::config::ServerConfig;
+use crate::model::ConfigDuration;
 use crate::telemetry::{Metrics, metrics_router};
 use axum::Router;
 use axum::body::Body;
@@ -15,12 +15,50 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+
+/// The HTTPS server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the HTTPS port (`--listen`).
+    pub listen: String,
+    /// Address of the plain-HTTP metrics port (`--metrics-listen`).
+    pub metrics_listen: String,
+    /// Largest request body accepted; larger gets 413.
+    pub max_body_bytes: usize,
+    /// How long a TLS handshake may take.
+    pub tls_handshake_timeout: ConfigDuration,
+    /// How long a client may take to send request headers.
+    pub header_read_timeout: ConfigDuration,
+    /// How long a client may take to send a request body; then 408.
+    pub body_read_timeout: ConfigDuration,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long shutdown waits for in-flight reviews.
+    pub shutdown_grace_period: ConfigDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "0.0.0.0:8443".into(),
+            metrics_listen: "0.0.0.0:9090".into(),
+            max_body_bytes: 3 * 1024 * 1024,
+            tls_handshake_timeout: ConfigDuration::secs(10),
+            header_read_timeout: ConfigDuration::secs(10),
+            body_read_timeout: ConfigDuration::secs(10),
+            max_connections: 1024,
+            shutdown_grace_period: ConfigDuration::secs(25),
+        }
+    }
+}
 
 /// Shared by every request behind one `Arc`: cloning the whole state per
 /// request (as axum does with `State`) showed up in the profile.

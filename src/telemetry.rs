@@ -1,14 +1,40 @@
 //! Logs (tracing, JSON or pretty) and metrics (prometheus-client, served on
 //! a separate plain-HTTP port).
 
-use crate::config::{LogFormat, TelemetryConfig};
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
+
+/// Logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `json` (for clusters) or `pretty`.
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `scangate=debug`.
+    pub log_level: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
 
 /// Installs the global tracing subscriber; a second call is a no-op.
 pub fn init_logging(config: &TelemetryConfig) {

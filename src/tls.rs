@@ -2,14 +2,38 @@
 //! a certificate that is re-read when its files change (cert-manager
 //! rotates them in place). A development certificate comes from rcgen.
 
+use crate::model::ConfigDuration;
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The serving certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain (`--tls-cert`).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (`--tls-key`).
+    pub key_file: Option<PathBuf>,
+    /// How often the files are checked for a change.
+    pub reload_interval: ConfigDuration,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: None,
+            key_file: None,
+            reload_interval: ConfigDuration::secs(2),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

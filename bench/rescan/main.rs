@@ -26,18 +26,19 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use scangate::admission::local::{LogEventSink, StaticCredentials, StaticNamespaceLabels};
-use scangate::admission::ports::{PolicySet, PolicyStore};
 use scangate::admission::{Admission, system_clock};
 use scangate::config::Config;
 use scangate::policy::load::PolicyDocuments;
-use scangate::rescan::controller::{Leadership, PodSnapshot, RescanController};
+use scangate::ports::{Leadership, PodSnapshot};
+use scangate::ports::{PolicySet, PolicyStore};
+use scangate::rescan::controller::RescanController;
 use scangate::rescan::history::HistoryStore;
 use scangate::rescan::metrics::RescanMetrics;
 use scangate::rescan::rescanner::{RescanConfig, Rescanner};
 use scangate::scan::orchestrator::Orchestrator;
 use scangate::scan::{ImageScanner, Scanner};
 use scangate::telemetry::Metrics;
-use scangate::vulndb::{DbConfig, DbHandle, load_dir};
+use scangate::vulndb::{DbHandle, LoadOptions, load_dir};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
@@ -243,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
 
     let load_started = Instant::now();
     let db = DbHandle::default();
-    db.replace(load_dir(Path::new(db_old), &DbConfig::default())?);
+    db.replace(load_dir(Path::new(db_old), &LoadOptions::default())?);
     let old_load_ms = load_started.elapsed().as_secs_f64() * 1e3;
 
     let engine = Arc::new(ImageScanner::new(config.scanner.clone(), db.clone()));
@@ -270,7 +271,7 @@ async fn main() -> anyhow::Result<()> {
         policies: policies.clone(),
         namespaces: Arc::new(StaticNamespaceLabels::default()),
         credentials: Arc::new(StaticCredentials::default()),
-        running: Arc::new(scangate::admission::ports::NothingRunning),
+        running: Arc::new(scangate::ports::NothingRunning),
         events: Arc::new(LogEventSink),
         metrics: metrics.clone(),
         config: config.webhook.clone(),
@@ -363,7 +364,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. The database changes; every running digest is due again.
     let started = Instant::now();
-    db.replace(load_dir(Path::new(db_new), &DbConfig::default())?);
+    db.replace(load_dir(Path::new(db_new), &LoadOptions::default())?);
     let new_load_ms = started.elapsed().as_secs_f64() * 1e3;
     let revision = scanner.database().map(|d| d.revision).unwrap_or_default();
     // The verdicts admission cached are keyed by the old revision: the

@@ -14,7 +14,7 @@
 use futures::StreamExt as _;
 use scangate::registry::{Credentials, ImageRef, RegistryClient, RegistryPolicy};
 use scangate::scan::{ImageScanner, Scanner, ScannerConfig};
-use scangate::vulndb::{DbConfig, DbHandle, load_dir};
+use scangate::vulndb::{DbHandle, LoadOptions, load_dir};
 use sha2::{Digest as _, Sha256};
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -35,7 +35,7 @@ fn database() -> anyhow::Result<(tempfile::TempDir, DbHandle)> {
     zip.write_all(br#"{"id":"DSA-BENCH-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Debian:12","name":"libc6"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"99"}]}]}]}"#)?;
     zip.finish()?;
     let handle = DbHandle::default();
-    handle.replace(load_dir(dir.path(), &DbConfig::default())?);
+    handle.replace(load_dir(dir.path(), &LoadOptions::default())?);
     Ok((dir, handle))
 }
 

@@ -15,7 +15,7 @@ mod corpus;
 
 use scangate::model::{Inventory, Location, OsInfo, Package, PackageKind};
 use scangate::vulndb::snapshot::{read_snapshot, snapshot_path, write_snapshot};
-use scangate::vulndb::{DbConfig, load_dir};
+use scangate::vulndb::{LoadOptions, load_dir};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -131,7 +131,7 @@ fn inflate(root: &Path) -> anyhow::Result<()> {
 
 fn load(root: &Path) -> anyhow::Result<()> {
     let start = Instant::now();
-    let db = load_dir(root, &DbConfig::default())?;
+    let db = load_dir(root, &LoadOptions::default())?;
     let elapsed = start.elapsed();
     let (peak, now) = rss_mib();
     println!(
@@ -144,7 +144,7 @@ fn load(root: &Path) -> anyhow::Result<()> {
 }
 
 fn snapshot_write(root: &Path, dir: &Path) -> anyhow::Result<()> {
-    let db = load_dir(root, &DbConfig::default())?;
+    let db = load_dir(root, &LoadOptions::default())?;
     let path = snapshot_path(dir, db.revision());
     let start = Instant::now();
     write_snapshot(&db, &path)?;

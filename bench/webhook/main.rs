@@ -13,15 +13,16 @@
 use async_trait::async_trait;
 use axum::routing::post;
 use scangate::admission::local::{LogEventSink, StaticCredentials, StaticNamespaceLabels};
-use scangate::admission::ports::{PolicySet, PolicyStore};
 use scangate::admission::review::{self, AdmissionResponse};
 use scangate::admission::{Admission, system_clock};
 use scangate::config::Config;
+use scangate::model::DatabaseStatus;
 use scangate::model::ScanReport;
 use scangate::policy::load::PolicyDocuments;
+use scangate::ports::{PolicySet, PolicyStore};
 use scangate::registry::{Credentials, ImageRef};
 use scangate::scan::orchestrator::Orchestrator;
-use scangate::scan::{DatabaseStatus, ScanError, Scanner};
+use scangate::scan::{ScanError, Scanner};
 use scangate::telemetry::Metrics;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -296,7 +297,7 @@ async fn main() -> anyhow::Result<()> {
         }),
         namespaces: Arc::new(StaticNamespaceLabels::default()),
         credentials: Arc::new(StaticCredentials::default()),
-        running: Arc::new(scangate::admission::ports::NothingRunning),
+        running: Arc::new(scangate::ports::NothingRunning),
         events: Arc::new(LogEventSink),
         metrics: metrics.clone(),
         config: config.webhook.clone(),

@@ -2,14 +2,14 @@
 //! within the budget, evaluate policy, emit events, build the response.
 
 use super::images::{ReviewedPod, extract};
-use super::ports::{
+use super::response;
+use super::review::{AdmissionRequest, AdmissionResponse, ResponseStatus};
+use crate::admission::WebhookConfig;
+use crate::policy::eval::{EvalInput, ImageOutcome, ImageResult, ProblemKind, Verdict, evaluate};
+use crate::ports::{
     AdmissionEvent, AdmissionEventReason, EventSink, NamespaceLabels, PolicyStore, PullCredentials,
     RunningImages,
 };
-use super::response;
-use super::review::{AdmissionRequest, AdmissionResponse, ResponseStatus};
-use crate::config::WebhookConfig;
-use crate::policy::eval::{EvalInput, ImageOutcome, ImageResult, ProblemKind, Verdict, evaluate};
 use crate::registry::{Credentials, ImageRef};
 use crate::scan::orchestrator::{CredentialSource, Lookup, Orchestrator};
 use crate::telemetry::Metrics;

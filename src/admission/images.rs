@@ -1,8 +1,8 @@
 //! Which images an object runs: every container list of a pod, or of the pod
 //! template of a workload. Anything else has no images and no verdict.
 
-use super::ports::PodPullSecrets;
 use super::review::{AdmissionRequest, Operation};
+use crate::ports::PodPullSecrets;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;

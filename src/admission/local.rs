@@ -2,7 +2,7 @@
 //! default), events as structured log lines (or kept in memory), registry
 //! credentials from a Docker `config.json` (`--docker-config`).
 
-use super::ports::{AdmissionEvent, EventSink, NamespaceLabels, PodPullSecrets, PullCredentials};
+use crate::ports::{AdmissionEvent, EventSink, NamespaceLabels, PodPullSecrets, PullCredentials};
 use crate::registry::{Credentials, RegistryAuth};
 use async_trait::async_trait;
 use base64::Engine;

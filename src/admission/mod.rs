@@ -2,12 +2,13 @@
 //! workload templates, and response building (deny message, warnings,
 //! audit annotations).
 
+pub mod config;
 pub mod handler;
 pub mod images;
 pub mod local;
 pub mod mutate;
-pub mod ports;
 pub mod response;
 pub mod review;
 
+pub use config::WebhookConfig;
 pub use handler::{Admission, Clock, system_clock};

@@ -2,7 +2,7 @@
 
 use crate::vulndb::source::DEFAULT_DB_CACHE_DIR;
 use crate::vulndb::sync::EcosystemSync;
-use crate::vulndb::{DbConfig, DbMetrics, DbSource, SyncConfig};
+use crate::vulndb::{DbMetrics, DbSource, LoadOptions, SyncConfig};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Subcommand)]
@@ -35,7 +35,8 @@ pub async fn run(cmd: DbCommand) -> anyhow::Result<i32> {
         DbCommand::Info { db, cache_dir } => {
             let source = DbSource::parse(&db, &cache_dir);
             let database =
-                crate::vulndb::open(&source, &DbConfig::default(), &DbMetrics::default()).await?;
+                crate::vulndb::open(&source, &LoadOptions::default(), &DbMetrics::default())
+                    .await?;
             println!("revision: {}", database.revision());
             println!("updated:  {}", database.updated_at());
             println!(

@@ -2,8 +2,9 @@
 //! overall, as a table, as JSON, and as a self-contained HTML page.
 
 use crate::model::Severity;
+use crate::policy::remediation::parse_duration;
 use crate::rescan::history::{HistoryStore, Retention};
-use crate::rescan::timeline::{HistoryReport, build_report, parse_duration};
+use crate::rescan::timeline::{HistoryReport, build_report};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -1,6 +1,7 @@
 //! `scangate scan IMAGE`: the same engine, database, policy and exceptions
 //! as the webhook, for CI pipelines.
 
+use crate::model::DatabaseStatus;
 use crate::model::{ScanReport, Severity};
 use crate::policy::eval::{FindingBrief, ProblemKind};
 use crate::policy::load::PolicyDocuments;
@@ -11,10 +12,10 @@ use crate::policy::{
 use crate::registry::Credentials;
 use crate::registry::docker_config::parse_docker_config;
 use crate::registry::local::ImageSource;
+use crate::scan::Scanner;
 use crate::scan::engine::ImageScanner;
 use crate::scan::format::{ExceptedFinding, ScanDocument, VerdictSummary, Violation};
 use crate::scan::limits::ScannerConfig;
-use crate::scan::{DatabaseStatus, Scanner};
 use crate::vulndb::source::DEFAULT_DB_CACHE_DIR;
 use crate::vulndb::{DbHandle, DbMetrics, DbSource};
 use anyhow::Context;
@@ -204,7 +205,7 @@ fn judge(
     }];
     let labels = BTreeMap::new();
     // As in the cluster: exceptions in scangate's own namespace apply everywhere.
-    let cluster_wide = crate::config::WebhookConfig::default().cluster_wide_exception_namespaces;
+    let cluster_wide = crate::admission::WebhookConfig::default().cluster_wide_exception_namespaces;
     let now = jiff::Timestamp::now();
     let run = |exceptions: &[ScanException]| {
         evaluate(&EvalInput {
@@ -263,10 +264,10 @@ fn filter_findings(args: &ScanArgs, doc: &mut ScanDocument) -> anyhow::Result<()
 pub async fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let source = ImageSource::parse(&args.image)?;
     // The server's loading path: the same source parsing, mirror sync and snapshot.
-    let db_config = crate::config::DbConfig {
+    let db_config = crate::vulndb::DbConfig {
         root: Some(PathBuf::from(&args.db)),
         cache_dir: args.cache_dir.clone(),
-        ..crate::config::DbConfig::default()
+        ..crate::vulndb::DbConfig::default()
     };
     let database = crate::vulndb::open(
         &DbSource::parse(&args.db, &db_config.cache_dir),

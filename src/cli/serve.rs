@@ -3,9 +3,8 @@
 use crate::admission::local::{
     LogEventSink, StaticCredentials, StaticNamespaceLabels, read_docker_config,
 };
-use crate::admission::ports::{NothingRunning, PolicySet, PolicyStore};
 use crate::admission::{Admission, system_clock};
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::k8s::config::ClusterMode;
 use crate::k8s::leader::{Election, LeaderElector, spawn_election};
 use crate::k8s::pods::PodReflector;
@@ -15,6 +14,7 @@ use crate::k8s::running_images::ClusterRunningImages;
 use crate::k8s::runtime::{self as cluster, ClusterRuntime};
 use crate::k8s::stored_reports::ClusterReports;
 use crate::policy::load::PolicyDocuments;
+use crate::ports::{NothingRunning, PolicySet, PolicyStore};
 use crate::rescan::alerts::Notifier;
 use crate::rescan::controller::RescanController;
 use crate::rescan::history::HistoryStore;
@@ -24,6 +24,7 @@ use crate::scan::ImageScanner;
 use crate::scan::Scanner;
 use crate::scan::local_images::LocalImages;
 use crate::scan::orchestrator::Orchestrator;
+use crate::telemetry::LogFormat;
 use crate::telemetry::Metrics;
 use crate::vulndb::{
     DbHandle, DbMetrics, DbSource, open, register_metrics as register_db_metrics, spawn_refresher,

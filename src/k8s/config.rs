@@ -5,7 +5,7 @@ use super::events::EventsConfig;
 use super::leader::LeaderConfig;
 use super::pull_secrets::PullSecretsConfig;
 use super::report::DEFAULT_MAX_REPORTED_FINDINGS;
-use crate::config::ConfigDuration;
+use crate::model::ConfigDuration;
 use serde::{Deserialize, Serialize};
 
 /// Whether `serve` uses the Kubernetes API.

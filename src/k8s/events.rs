@@ -4,7 +4,7 @@
 //! into one Event whose series count is written once per flush interval, under a token-bucket rate limit, so a
 //! crash-looping controller cannot flood the API server.
 
-use crate::admission::ports::{AdmissionEvent, EventSink};
+use crate::ports::{AdmissionEvent, EventSink};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};

@@ -153,7 +153,7 @@ impl LeaseLeadership {
     }
 }
 
-impl crate::rescan::controller::Leadership for LeaseLeadership {
+impl crate::ports::Leadership for LeaseLeadership {
     fn is_leader(&self) -> bool {
         LeaseLeadership::is_leader(self)
     }

@@ -1,6 +1,6 @@
 //! Namespace labels from a reflector, for policies' `namespaceSelector`.
 
-use crate::admission::ports::NamespaceLabels;
+use crate::ports::NamespaceLabels;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::reflector::{self, ObjectRef, Store};

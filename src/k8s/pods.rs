@@ -1,7 +1,7 @@
 //! The pods of the cluster, for the re-scan loop: a reflector over every
 //! namespace, with managed fields dropped to keep memory down.
 
-use crate::rescan::controller::PodSnapshot;
+use crate::ports::PodSnapshot;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::reflector::{self, Store};

@@ -2,8 +2,8 @@
 //! ScanException, and a whole new [`PolicySet`] swapped in after every
 //! change, so admission never waits on the API server.
 
-use crate::admission::ports::{PolicySet, PolicyStore};
 use crate::policy::{ClusterScanPolicy, ScanException};
+use crate::ports::{PolicySet, PolicyStore};
 use futures::StreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};

@@ -3,7 +3,7 @@
 //! secret. Secrets are read on demand and cached briefly; their contents
 //! never reach a log line (only secret names do).
 
-use crate::admission::ports::{PodPullSecrets, PullCredentials};
+use crate::ports::{PodPullSecrets, PullCredentials};
 use crate::registry::parse_docker_config;
 use crate::registry::{Credentials, RegistryAuth};
 use async_trait::async_trait;

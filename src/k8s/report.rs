@@ -2,6 +2,7 @@
 //! of one image digest, small enough that thousands do not strain etcd.
 //! Full reports and history live in the re-scan store, not here.
 
+pub use crate::model::ReportedFinding;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -23,25 +24,6 @@ pub struct SeverityCounts {
     pub low: u32,
     #[serde(default)]
     pub unknown: u32,
-}
-
-/// One finding, reduced to what a human needs to act on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReportedFinding {
-    pub id: String,
-    pub package: String,
-    pub severity: crate::model::Severity,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fixed_version: Option<String>,
-    /// When this finding was first seen on this digest (RFC 3339), kept
-    /// across scans: the start of its remediation window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_seen: Option<String>,
-    /// When the re-scan leader raised this finding's overdue alert (RFC
-    /// 3339): a new leader does not raise it again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overdue_alerted_at: Option<String>,
 }
 
 /// The summary of the scan of one digest. The object's name is derived from

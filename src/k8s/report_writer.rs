@@ -7,7 +7,7 @@ use crate::k8s::config::ReportsConfig;
 use crate::k8s::report::{
     ImageScanReport, ImageScanReportSpec, ReportedFinding, ScanSummary, SeverityCounts, report_name,
 };
-use crate::model::{ScanReport, Severity};
+use crate::model::{ScanReport, Severity, listing_order};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -230,13 +230,6 @@ impl ReportQueue {
             tracing::debug!(digest = %report.digest, "report queue full; ImageScanReport not written");
         }
     }
-}
-
-/// The order of a report's findings: most severe first, then by ID. A
-/// capped report keeps a prefix of it, which readers of a capped report
-/// rely on (`rescan::baseline`).
-pub fn listing_order(a: (Severity, &str), b: (Severity, &str)) -> std::cmp::Ordering {
-    b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1))
 }
 
 /// Cuts the findings to `max`, most severe first, and marks the cut.

@@ -3,9 +3,10 @@
 //! image, so every replica and `kubectl get isr` see the latest result.
 
 use super::report_writer::ReportQueue;
+use crate::model::DatabaseStatus;
 use crate::model::ScanReport;
 use crate::registry::{Credentials, ImageRef};
-use crate::scan::{DatabaseStatus, ScanError, Scanner};
+use crate::scan::{ScanError, Scanner};
 use async_trait::async_trait;
 use std::sync::Arc;
 

@@ -5,9 +5,9 @@
 
 use super::pods::PodReflector;
 use super::report::{ImageScanReport, report_name};
-use crate::admission::ports::RunningImages;
 use crate::policy::eval::RunningFindings;
-use crate::rescan::controller::PodSnapshot;
+use crate::ports::PodSnapshot;
+use crate::ports::RunningImages;
 use crate::rescan::running::running_images;
 use futures::StreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};

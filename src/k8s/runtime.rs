@@ -9,7 +9,7 @@ use super::namespaces::NamespaceReflector;
 use super::policy_watch::PolicyWatch;
 use super::pull_secrets::ClusterPullCredentials;
 use super::report_writer::{ReportMetrics, ReportQueue, ReportWriter};
-use crate::admission::ports::PolicyStore;
+use crate::ports::PolicyStore;
 use kube::Client;
 use kube::runtime::reflector;
 use std::path::Path;

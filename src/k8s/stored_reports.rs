@@ -5,7 +5,8 @@
 
 use super::report::{ImageScanReport, ImageScanReportSpec, report_name};
 use super::report_writer::{mark_overdue, retry_on_conflict};
-use crate::rescan::baseline::{ReportMarkError, ReportReadError, StoredReports};
+use crate::model::StoredReport;
+use crate::ports::{ReportMarkError, ReportReadError, StoredReports};
 use async_trait::async_trait;
 use kube::api::PostParams;
 use kube::{Api, Client};
@@ -48,9 +49,9 @@ const MARK_CONFLICT_RETRIES: usize = 1;
 
 #[async_trait]
 impl StoredReports for ClusterReports {
-    async fn report(&self, digest: &str) -> Result<Option<ImageScanReportSpec>, ReportReadError> {
+    async fn report(&self, digest: &str) -> Result<Option<StoredReport>, ReportReadError> {
         match self.api.get_opt(&report_name(digest)).await {
-            Ok(found) => Ok(found.map(|r| r.spec)),
+            Ok(found) => Ok(found.map(|r| stored_report(r.spec))),
             // An object that does not parse will not parse next tick
             // either: no report, rather than no re-scans of the digest.
             Err(kube::Error::SerdeError(error)) => {
@@ -80,5 +81,16 @@ impl StoredReports for ClusterReports {
             digest: digest.to_string(),
             reason: error.to_string(),
         })
+    }
+}
+
+/// The domain view of a report: what a re-scan baseline reads.
+pub fn stored_report(spec: ImageScanReportSpec) -> StoredReport {
+    StoredReport {
+        digest: spec.digest,
+        database_revision: spec.database_revision,
+        scanned_at: spec.scanned_at,
+        findings: spec.findings,
+        truncated: spec.truncated,
     }
 }

@@ -3,8 +3,8 @@
 
 use super::selector::selects;
 use super::types::{ClusterScanPolicy, PendingAction, PolicyMode, ScanException};
+use crate::model::DatabaseStatus;
 use crate::model::{Finding, ScanReport, Severity};
-use crate::scan::DatabaseStatus;
 use globset::{GlobBuilder, GlobMatcher};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -290,7 +290,7 @@ fn grace_until(
     if !policy.spec.grace_for_running_images || policy.spec.remediation.is_empty() {
         return None;
     }
-    let windows = crate::rescan::timeline::response_windows(&policy.spec.remediation).ok()?;
+    let windows = super::remediation::response_windows(&policy.spec.remediation).ok()?;
     let mut earliest: Option<jiff::Timestamp> = None;
     for (finding, severity) in violating {
         let window = windows.get(severity)?;
@@ -307,7 +307,7 @@ fn grace_until(
 /// Why the database cannot be trusted under this policy's `maxDatabaseAge`.
 fn database_problem(policy: &ClusterScanPolicy, input: &EvalInput<'_>) -> Option<String> {
     let max_age = policy.spec.max_database_age.as_deref()?;
-    let Ok(max) = crate::rescan::timeline::parse_duration(max_age) else {
+    let Ok(max) = super::remediation::parse_duration(max_age) else {
         return Some(format!("policy has an invalid maxDatabaseAge {max_age:?}"));
     };
     let Some(db) = input.database else {

@@ -2,8 +2,8 @@
 
 use super::eval::*;
 use super::types::*;
+use crate::model::DatabaseStatus;
 use crate::model::{Finding, Inventory, PackageKind, ScanReport, Severity, SeveritySource};
-use crate::scan::DatabaseStatus;
 use jiff::civil::date;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use std::collections::BTreeMap;

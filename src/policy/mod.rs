@@ -3,6 +3,7 @@
 
 pub mod eval;
 pub mod load;
+pub mod remediation;
 pub mod selector;
 pub mod types;
 
@@ -11,3 +12,9 @@ mod eval_tests;
 
 pub use eval::{BREAK_GLASS_ANNOTATION, EvalInput, ImageOutcome, ImageResult, Verdict, evaluate};
 pub use types::*;
+
+/// Namespaces whose ScanExceptions apply in every namespace unless
+/// configured otherwise: scangate's own.
+pub fn default_cluster_wide_exception_namespaces() -> Vec<String> {
+    vec!["scangate".into()]
+}

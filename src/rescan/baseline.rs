@@ -10,46 +10,11 @@
 
 use super::diff::FindingKey;
 use super::history::{HistoryError, HistoryStore};
-use crate::k8s::report::ImageScanReportSpec;
-use crate::k8s::report_writer::listing_order;
 use crate::model::{Finding, Severity};
-use async_trait::async_trait;
+use crate::model::{StoredReport, listing_order};
+use crate::ports::{ReportReadError, StoredReports};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-
-/// The stored `ImageScanReport` of a digest (the cluster implements it).
-#[async_trait]
-pub trait StoredReports: Send + Sync {
-    /// `None` when the digest has no report.
-    async fn report(&self, digest: &str) -> Result<Option<ImageScanReportSpec>, ReportReadError>;
-
-    /// Records on the digest's report that `findings` (ID, package) were
-    /// alerted overdue at `at` (RFC 3339), so that a new leader does not
-    /// alert them again. Findings the report does not list stay unmarked.
-    async fn mark_overdue(
-        &self,
-        digest: &str,
-        findings: &[(String, String)],
-        at: &str,
-    ) -> Result<(), ReportMarkError>;
-}
-
-/// The overdue marks could not be written: a new leader may alert those
-/// findings again (at least once, never lost).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("marking overdue findings on the ImageScanReport of {digest}: {reason}")]
-pub struct ReportMarkError {
-    pub digest: String,
-    pub reason: String,
-}
-
-/// The report could not be read (the API failed): the baseline is unknown.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("reading the ImageScanReport of {digest}: {reason}")]
-pub struct ReportReadError {
-    pub digest: String,
-    pub reason: String,
-}
 
 /// Findings of a report by `(id, package)`, the key reports keep
 /// firstSeen under (they carry no ecosystem or path).
@@ -88,7 +53,7 @@ struct ReportBaseline {
 
 impl Baseline {
     /// From the report alone; `None` if its scan time is unreadable.
-    pub fn from_report(spec: &ImageScanReportSpec) -> Option<Baseline> {
+    pub fn from_report(spec: &StoredReport) -> Option<Baseline> {
         let scanned_at = spec.scanned_at.parse().ok()?;
         let listed = spec
             .findings
@@ -220,7 +185,7 @@ pub async fn load(
 }
 
 /// The findings a report marks as alerted overdue, by `(id, package)`.
-fn overdue_alerted_of(spec: &ImageScanReportSpec) -> HashSet<ReportKey> {
+fn overdue_alerted_of(spec: &StoredReport) -> HashSet<ReportKey> {
     spec.findings
         .iter()
         .filter(|f| f.overdue_alerted_at.is_some())
@@ -229,7 +194,7 @@ fn overdue_alerted_of(spec: &ImageScanReportSpec) -> HashSet<ReportKey> {
 }
 
 /// The firstSeen a report keeps, by `(id, package)`.
-fn first_seen_of(spec: &ImageScanReportSpec) -> HashMap<ReportKey, jiff::Timestamp> {
+fn first_seen_of(spec: &StoredReport) -> HashMap<ReportKey, jiff::Timestamp> {
     spec.findings
         .iter()
         .filter_map(|f| {
@@ -304,8 +269,7 @@ fn from_history(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k8s::report::{ReportedFinding, SeverityCounts};
-    use crate::model::{PackageKind, SeveritySource};
+    use crate::model::{PackageKind, ReportedFinding, SeveritySource};
 
     fn finding(id: &str, severity: Severity) -> Finding {
         Finding {
@@ -337,17 +301,13 @@ mod tests {
         }
     }
 
-    fn spec(findings: Vec<ReportedFinding>, truncated: bool) -> ImageScanReportSpec {
-        ImageScanReportSpec {
+    fn spec(findings: Vec<ReportedFinding>, truncated: bool) -> StoredReport {
+        StoredReport {
             digest: "sha256:ab".into(),
-            image: "x".into(),
-            counts: SeverityCounts::default(),
-            fixable: SeverityCounts::default(),
             database_revision: "r1".into(),
             scanned_at: "2026-01-02T00:00:00Z".into(),
             findings,
             truncated,
-            recent: vec![],
         }
     }
 

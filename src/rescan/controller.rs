@@ -7,12 +7,13 @@
 use super::metrics::{FindingLabels, RescanMetrics, ResultLabels};
 use super::rescanner::Rescanner;
 use super::running::{RunningImage, Workload, running_images};
-use super::timeline::{ResponseWindows, response_windows};
-use crate::admission::ports::{
-    AdmissionEvent, AdmissionEventReason, EventSink, PolicyStore, PullCredentials,
-};
 use crate::model::Finding;
 use crate::policy::eval::NamespaceExceptions;
+use crate::policy::remediation::{ResponseWindows, response_windows};
+use crate::ports::{
+    AdmissionEvent, AdmissionEventReason, EventSink, Leadership, PodSnapshot, PolicyStore,
+    PullCredentials,
+};
 use crate::registry::{Credentials, ImageRef};
 use crate::scan::Scanner;
 use futures::StreamExt;
@@ -20,16 +21,6 @@ use k8s_openapi::api::core::v1::Pod;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The pods a watch currently sees.
-pub trait PodSnapshot: Send + Sync {
-    fn pods(&self) -> Vec<Arc<Pod>>;
-}
-
-/// Whether this replica is the elected leader (only the leader re-scans).
-pub trait Leadership: Send + Sync {
-    fn is_leader(&self) -> bool;
-}
 
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,8 +90,8 @@ impl RescanController {
             policies,
             events,
             metrics,
-            cluster_wide_exception_namespaces: crate::config::WebhookConfig::default()
-                .cluster_wide_exception_namespaces,
+            cluster_wide_exception_namespaces:
+                crate::policy::default_cluster_wide_exception_namespaces(),
             last_success: std::sync::Mutex::new(None),
         }
     }

@@ -5,14 +5,15 @@
 
 use super::alerts::SinkConfig;
 use super::alerts::{Alert, AlertKind, Notifier};
-use super::baseline::{self, ReportReadError, StoredReports};
+use super::baseline;
 use super::diff::{FindingKey, ScanDiff, diff};
 use super::history::HistoryStore;
 use super::history::Retention;
 use super::running::RunningImage;
 use super::timeline::is_overdue;
-use crate::config::ConfigDuration;
+use crate::model::ConfigDuration;
 use crate::model::{Finding, ScanReport, Severity};
+use crate::ports::{ReportReadError, StoredReports};
 use crate::registry::{Credentials, ImageRef};
 use crate::scan::cpu::{self, LowPriorityCpu};
 use crate::scan::format::ScanDocument;
@@ -153,7 +154,7 @@ pub struct Rescanner {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error(transparent)]
-    Interval(#[from] super::timeline::DurationError),
+    Interval(#[from] crate::policy::remediation::DurationError),
     #[error("starting the re-scan threads: {0}")]
     Threads(#[from] std::io::Error),
 }
@@ -166,7 +167,7 @@ impl Rescanner {
         notifier: Option<Notifier>,
     ) -> Result<Rescanner, SetupError> {
         let interval = jiff::SignedDuration::try_from(config.interval.get())
-            .map_err(|_| super::timeline::DurationError(config.interval.to_string()))?;
+            .map_err(|_| crate::policy::remediation::DurationError(config.interval.to_string()))?;
         let cpu = LowPriorityCpu::start(config.cpu_threads, config.cpu_nice)?;
         Ok(Rescanner {
             scanner,
@@ -340,7 +341,7 @@ impl Rescanner {
     pub fn take_overdue(
         &self,
         digest: &str,
-        windows: &super::timeline::ResponseWindows,
+        windows: &crate::policy::remediation::ResponseWindows,
         now: jiff::Timestamp,
     ) -> Vec<Finding> {
         let mut state = self.state();
@@ -395,7 +396,7 @@ impl Rescanner {
     pub fn tally(
         &self,
         digest: &str,
-        windows: &super::timeline::ResponseWindows,
+        windows: &crate::policy::remediation::ResponseWindows,
         now: jiff::Timestamp,
         excepted: impl Fn(&Finding) -> bool,
     ) -> BTreeMap<(Severity, FindingState), i64> {

@@ -2,6 +2,7 @@
 //! `(digest, database revision)`, single flight per digest, bounded
 //! concurrency, the scan budget; and the [`Scanner`] it drives.
 
+pub mod config;
 pub mod cpu;
 pub mod engine;
 pub mod error;
@@ -12,23 +13,15 @@ pub mod local_images;
 pub mod metrics;
 pub mod orchestrator;
 
+pub use config::OrchestratorConfig;
 pub use engine::ImageScanner;
 pub use error::ScanError;
 pub use layer_cache::LayerCacheStats;
 pub use limits::ScannerConfig;
 
-use crate::model::ScanReport;
+use crate::model::{DatabaseStatus, ScanReport};
 use crate::registry::{Credentials, ImageRef};
 use async_trait::async_trait;
-
-/// The state of the vulnerability database a scanner matches against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseStatus {
-    /// Content hash of the loaded database; part of every cache key.
-    pub revision: String,
-    /// When the loaded data was last refreshed from its source.
-    pub updated_at: jiff::Timestamp,
-}
 
 /// Turns an image into findings. The real implementation pulls from the
 /// registry, reads the layers and matches against the OSV database; tests of

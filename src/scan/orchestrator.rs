@@ -7,9 +7,9 @@
 //! swap is not a miss storm against the registries.
 
 use super::{ScanError, Scanner};
-use crate::config::OrchestratorConfig;
 use crate::model::ScanReport;
 use crate::registry::{Credentials, ImageRef};
+use crate::scan::OrchestratorConfig;
 use crate::telemetry::Metrics;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;

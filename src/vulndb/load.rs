@@ -9,7 +9,7 @@
 use super::osv::{self, Record};
 use super::ranges::{CompactRange, EventKind, VersionList};
 use super::severity;
-use super::snapshot::StoredRecord;
+use super::stored::StoredRecord;
 use super::{AffectedEntry, Database, EcosystemInfo, PackageIndex, VulnRecord};
 use crate::model::{ArcStr, SeveritySource};
 use crate::version::VersionScheme;
@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Which data to load (`database:` in the config).
+/// What the loader reads and where it keeps its snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct DbConfig {
+pub struct LoadOptions {
     /// Base ecosystems to load (`Debian`, `Go`, …); empty loads all present.
     pub ecosystems: Vec<String>,
     /// Largest record accepted, in bytes (`maxRecordBytes`); larger ones are skipped.
@@ -35,7 +35,7 @@ pub struct DbConfig {
     pub snapshot_dir: Option<PathBuf>,
 }
 
-/// Default for [`DbConfig::max_record_bytes`]: the largest real records are
+/// Default for [`LoadOptions::max_record_bytes`]: the largest real records are
 /// a few hundred KiB.
 pub const DEFAULT_MAX_RECORD_BYTES: u64 = 8 << 20;
 
@@ -485,7 +485,7 @@ fn run_units(
 }
 
 /// Loads a database root laid out as the OSV export.
-pub fn load_dir(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
+pub fn load_dir(root: &Path, config: &LoadOptions) -> Result<Database, LoadError> {
     let zips = zips_in(root)?;
     let wanted: Vec<(String, PathBuf)> = zips
         .into_iter()
@@ -706,7 +706,7 @@ fn fold_revision(hashes: &[(String, String)]) -> String {
 
 /// The revision [`load_dir`] would give `root`, without parsing records:
 /// lets a refresher skip reloading data that did not change.
-pub fn revision_of(root: &Path, config: &DbConfig) -> Result<String, LoadError> {
+pub fn revision_of(root: &Path, config: &LoadOptions) -> Result<String, LoadError> {
     let mut hashes = Vec::new();
     for (eco, path) in zips_in(root)? {
         if !config.ecosystems.is_empty() && !config.ecosystems.contains(&eco) {

@@ -1,6 +1,7 @@
 //! The in-memory vulnerability index, OSV loaders, severity derivation,
 //! and matching of an inventory against it.
 
+pub mod config;
 pub mod ecosystem;
 pub mod load;
 pub mod metrics;
@@ -10,9 +11,11 @@ pub mod ranges;
 pub mod severity;
 pub mod snapshot;
 pub mod source;
+mod stored;
 pub mod sync;
 
-pub use load::{DbConfig, LoadError, load_dir};
+pub use config::DbConfig;
+pub use load::{LoadError, LoadOptions, load_dir};
 pub use metrics::{DbMetrics, register_metrics};
 pub use source::{DbSource, OpenError, open, refresh_once, spawn_refresher};
 pub use sync::{SyncConfig, SyncReport, sync_mirror};

@@ -2,7 +2,7 @@
 //! `file://` / `http(s)://` mirror synced into a local cache first; and the
 //! server's refresher that reloads it on an interval.
 
-use super::load::{self, DbConfig, LoadError};
+use super::load::{self, LoadError, LoadOptions};
 use super::metrics::DbMetrics;
 use super::snapshot;
 use super::sync::{self, SyncConfig, SyncError};
@@ -63,7 +63,7 @@ pub enum OpenError {
 /// loads whatever the cache holds from earlier syncs.
 pub async fn open(
     source: &DbSource,
-    config: &DbConfig,
+    config: &LoadOptions,
     metrics: &DbMetrics,
 ) -> Result<Database, OpenError> {
     if let DbSource::Mirror { url, cache_dir } = source {
@@ -91,7 +91,7 @@ pub async fn open(
 /// Loads a local root: from its snapshot when `config.snapshot_dir` holds
 /// one of the zips' revision, otherwise from the zips (then writing the
 /// snapshot).
-pub fn load_root(root: &Path, config: &DbConfig) -> Result<Database, LoadError> {
+pub fn load_root(root: &Path, config: &LoadOptions) -> Result<Database, LoadError> {
     match &config.snapshot_dir {
         Some(dir) => snapshot::load_with_snapshot(root, config, dir),
         None => load::load_dir(root, config),
@@ -103,7 +103,7 @@ pub fn load_root(root: &Path, config: &DbConfig) -> Result<Database, LoadError> 
 pub async fn refresh_once(
     handle: &DbHandle,
     source: &DbSource,
-    config: &DbConfig,
+    config: &LoadOptions,
     metrics: &DbMetrics,
 ) -> Result<bool, OpenError> {
     if let DbSource::Mirror { url, cache_dir } = source {
@@ -143,7 +143,7 @@ pub async fn refresh_once(
 pub fn spawn_refresher(
     handle: DbHandle,
     source: DbSource,
-    config: DbConfig,
+    config: LoadOptions,
     interval: Duration,
     metrics: DbMetrics,
 ) -> tokio::task::JoinHandle<()> {

@@ -7,9 +7,6 @@ use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::core::v1::{LocalObjectReference, PodSpec};
 use kube::Api;
 use kube::api::PostParams;
-use scangate::admission::ports::{
-    AdmissionEvent, AdmissionEventReason, EventSink, NamespaceLabels, PolicyStore, PullCredentials,
-};
 use scangate::k8s::events::{ClusterEventSink, EventsConfig};
 use scangate::k8s::leader::{LeaderConfig, LeaderElector};
 use scangate::k8s::namespaces::NamespaceReflector;
@@ -20,8 +17,11 @@ use scangate::k8s::report_writer::ReportWriter;
 use scangate::k8s::stored_reports::ClusterReports;
 use scangate::model::Severity;
 use scangate::policy::{ClusterScanPolicy, ClusterScanPolicySpec, PolicyMode};
+use scangate::ports::StoredReports;
+use scangate::ports::{
+    AdmissionEvent, AdmissionEventReason, EventSink, NamespaceLabels, PolicyStore, PullCredentials,
+};
 use scangate::registry::RegistryAuth;
-use scangate::rescan::baseline::StoredReports;
 use serde_json::{Value, json};
 use std::future::Future;
 

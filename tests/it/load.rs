@@ -6,7 +6,7 @@ use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
 use crate::support::registry::TestRegistry;
 use crate::support::scan_images::{test_db, unique_debian_layer};
 use crate::support::webhook::*;
-use scangate::config::ConfigDuration;
+use scangate::model::ConfigDuration;
 use scangate::scan::ImageScanner;
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -3,9 +3,10 @@
 use scangate::model::{
     Finding, Inventory, Location, PackageKind, ScanReport, Severity, SeveritySource,
 };
+use scangate::policy::remediation::parse_duration;
 use scangate::rescan::baseline::load;
 use scangate::rescan::history::{HistoryStore, Retention};
-use scangate::rescan::timeline::{build_report, parse_duration};
+use scangate::rescan::timeline::build_report;
 use scangate::scan::format::ScanDocument;
 use std::collections::BTreeMap;
 

@@ -4,13 +4,14 @@
 //! end-to-end test lives with the cluster tests).
 
 use async_trait::async_trait;
+use scangate::model::DatabaseStatus;
 use scangate::model::{Finding, Inventory, PackageKind, ScanReport, Severity, SeveritySource};
+use scangate::policy::remediation::parse_duration;
 use scangate::registry::{Credentials, ImageRef};
 use scangate::rescan::history::{HistoryStore, Retention};
 use scangate::rescan::rescanner::{RescanConfig, Rescanner};
 use scangate::rescan::running::RunningImage;
-use scangate::rescan::timeline::parse_duration;
-use scangate::scan::{DatabaseStatus, ScanError, Scanner};
+use scangate::scan::{ScanError, Scanner};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -150,14 +151,15 @@ async fn a_database_change_rescans_once_and_alerts_only_what_is_new() {
 mod controller {
     use super::*;
     use k8s_openapi::api::core::v1::Pod;
-    use scangate::admission::ports::{
-        AdmissionEvent, AdmissionEventReason, EventSink, PodPullSecrets, PolicySet, PolicyStore,
-        PullCredentials,
-    };
     use scangate::policy::{
         ClusterScanPolicy, ClusterScanPolicySpec, ScanException, ScanExceptionSpec,
     };
-    use scangate::rescan::controller::{Leadership, PodSnapshot, RescanController};
+    use scangate::ports::{
+        AdmissionEvent, AdmissionEventReason, EventSink, PodPullSecrets, PolicySet, PolicyStore,
+        PullCredentials,
+    };
+    use scangate::ports::{Leadership, PodSnapshot};
+    use scangate::rescan::controller::RescanController;
     use scangate::rescan::metrics::RescanMetrics;
     use std::sync::atomic::{AtomicBool, Ordering};
 

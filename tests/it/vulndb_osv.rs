@@ -5,7 +5,7 @@
 use scangate::model::{
     Inventory, Location, OsInfo, Package, PackageKind, Severity, SeveritySource,
 };
-use scangate::vulndb::{Database, DbConfig, load_dir};
+use scangate::vulndb::{Database, LoadOptions, load_dir};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -22,7 +22,9 @@ fn shared_osv() -> PathBuf {
 
 fn real_db() -> &'static Database {
     static DB: OnceLock<Database> = OnceLock::new();
-    DB.get_or_init(|| load_dir(&shared_osv(), &DbConfig::default()).expect("../shared/osv loads"))
+    DB.get_or_init(|| {
+        load_dir(&shared_osv(), &LoadOptions::default()).expect("../shared/osv loads")
+    })
 }
 
 fn package(name: &str, version: &str, kind: PackageKind) -> Package {
@@ -206,7 +208,7 @@ fn newer_and_broken_records_do_not_fail_the_load_and_aliases_lend_severity() {
                 "database_specific": {"severity": "CRITICAL"}, "affected": []}"#,
         )],
     );
-    let db = load_dir(dir.path(), &DbConfig::default()).unwrap();
+    let db = load_dir(dir.path(), &LoadOptions::default()).unwrap();
     assert_eq!(db.ecosystems()["Debian"].records, 2, "withdrawn left out");
     assert_eq!(db.ecosystems()["Debian"].skipped, 1, "broken counted");
 
@@ -242,13 +244,13 @@ fn newer_and_broken_records_do_not_fail_the_load_and_aliases_lend_severity() {
 #[test]
 fn a_root_without_exports_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = load_dir(dir.path(), &DbConfig::default()).unwrap_err();
+    let err = load_dir(dir.path(), &LoadOptions::default()).unwrap_err();
     assert!(
         err.to_string().contains("holds no <Ecosystem>/all.zip"),
         "{err}"
     );
     write_export(dir.path(), "Go", &[]);
     std::fs::write(dir.path().join("Go/all.zip"), b"PK\x03\x04 not really").unwrap();
-    let err = load_dir(dir.path(), &DbConfig::default()).unwrap_err();
+    let err = load_dir(dir.path(), &LoadOptions::default()).unwrap_err();
     assert!(err.to_string().contains("not a readable zip"), "{err}");
 }

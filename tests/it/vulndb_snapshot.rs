@@ -4,7 +4,7 @@
 
 use scangate::model::{Inventory, Location, OsInfo, Package, PackageKind};
 use scangate::vulndb::snapshot::{load_with_snapshot, read_snapshot, snapshot_path};
-use scangate::vulndb::{DbConfig, load_dir};
+use scangate::vulndb::{LoadOptions, load_dir};
 use std::path::{Path, PathBuf};
 
 /// `../shared/osv` beside the repo (CI), or two levels up for a worktree.
@@ -36,7 +36,7 @@ fn package(name: &str, version: &str, kind: PackageKind) -> Package {
 #[test]
 fn snapshot_round_trips_the_real_exports() {
     let snapshots = tempfile::tempdir().unwrap();
-    let config = DbConfig::default();
+    let config = LoadOptions::default();
     let from_zips = load_dir(&shared_osv(), &config).unwrap();
     let first = load_with_snapshot(&shared_osv(), &config, snapshots.path()).unwrap();
     let path = snapshot_path(snapshots.path(), from_zips.revision());
@@ -84,10 +84,10 @@ async fn open_goes_through_the_snapshot() {
     let zip = root.path().join("Go/all.zip");
     std::fs::copy(shared_osv().join("Go/all.zip"), &zip).unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let config = scangate::config::DbConfig {
+    let config = scangate::vulndb::DbConfig {
         root: Some(root.path().to_path_buf()),
         cache_dir: cache.path().to_path_buf(),
-        ..scangate::config::DbConfig::default()
+        ..scangate::vulndb::DbConfig::default()
     };
     let loader = config.loader();
     let snapshots = cache.path().join("snapshots");
@@ -111,7 +111,7 @@ async fn open_goes_through_the_snapshot() {
         .unwrap()
         .set_modified(later)
         .unwrap();
-    let from_zips = load_dir(root.path(), &DbConfig::default()).unwrap();
+    let from_zips = load_dir(root.path(), &LoadOptions::default()).unwrap();
     assert_ne!(from_zips.updated_at(), first.updated_at());
     let second = open(&source, &loader, &DbMetrics::default()).await.unwrap();
     assert_eq!(second.revision(), first.revision());

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scangate::vulndb::sync::EcosystemSync;
 use scangate::vulndb::{
-    DbConfig, DbHandle, DbMetrics, DbSource, SyncConfig, load_dir, refresh_once, sync_mirror,
+    DbHandle, DbMetrics, DbSource, LoadOptions, SyncConfig, load_dir, refresh_once, sync_mirror,
 };
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -142,7 +142,7 @@ async fn http_mirror_conditional_corrupt_changed_and_gone() {
         outcome(&report, "Go"),
         EcosystemSync::Updated { records: 1 }
     ));
-    let first = load_dir(local.path(), &DbConfig::default()).unwrap();
+    let first = load_dir(local.path(), &LoadOptions::default()).unwrap();
     assert_eq!(first.records().len(), 1);
     assert_eq!(state.lock().unwrap().if_none_match, vec![None]);
 
@@ -177,7 +177,7 @@ async fn http_mirror_conditional_corrupt_changed_and_gone() {
         std::fs::read(local.path().join("Go/all.zip")).unwrap(),
         good_bytes
     );
-    let kept = load_dir(local.path(), &DbConfig::default()).unwrap();
+    let kept = load_dir(local.path(), &LoadOptions::default()).unwrap();
     assert_eq!(kept.revision(), first.revision());
 
     // A zip whose records do not parse is rejected too.
@@ -203,7 +203,7 @@ async fn http_mirror_conditional_corrupt_changed_and_gone() {
         outcome(&report, "Go"),
         EcosystemSync::Updated { records: 2 }
     ));
-    let changed = load_dir(local.path(), &DbConfig::default()).unwrap();
+    let changed = load_dir(local.path(), &LoadOptions::default()).unwrap();
     assert_ne!(changed.revision(), first.revision());
     assert_eq!(changed.records().len(), 2);
 
@@ -222,7 +222,7 @@ async fn http_mirror_conditional_corrupt_changed_and_gone() {
     .await
     .unwrap();
     assert!(matches!(outcome(&report, "Go"), EcosystemSync::Failed(_)));
-    let still = load_dir(local.path(), &DbConfig::default()).unwrap();
+    let still = load_dir(local.path(), &LoadOptions::default()).unwrap();
     assert_eq!(still.revision(), changed.revision());
     assert_eq!(metrics.sync_count("Go", "updated"), 2);
     assert_eq!(metrics.sync_count("Go", "unchanged"), 1);
@@ -244,7 +244,7 @@ async fn refresher_swaps_only_on_change_and_keeps_the_old_db_on_failure() {
     assert!(matches!(source, DbSource::Mirror { .. }));
     let handle = DbHandle::default();
     let metrics = DbMetrics::default();
-    let config = DbConfig::default();
+    let config = LoadOptions::default();
 
     assert!(
         refresh_once(&handle, &source, &config, &metrics)

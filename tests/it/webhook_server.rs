@@ -74,11 +74,11 @@ async fn denies_a_vulnerable_pod_over_http1_and_http2() {
 struct CountingCredentials(std::sync::atomic::AtomicUsize);
 
 #[async_trait::async_trait]
-impl scangate::admission::ports::PullCredentials for CountingCredentials {
+impl scangate::ports::PullCredentials for CountingCredentials {
     async fn for_pod(
         &self,
         _namespace: &str,
-        _pod: &scangate::admission::ports::PodPullSecrets,
+        _pod: &scangate::ports::PodPullSecrets,
     ) -> scangate::registry::Credentials {
         self.0.fetch_add(1, Ordering::SeqCst);
         Default::default()
@@ -392,7 +392,7 @@ async fn exempt_images_are_not_judged() {
 fn quick_budget() -> Options {
     let mut options = Options::default();
     options.config.orchestrator.scan_timeout =
-        scangate::config::ConfigDuration(std::time::Duration::from_secs(2));
+        scangate::model::ConfigDuration(std::time::Duration::from_secs(2));
     options
 }
 
@@ -474,7 +474,7 @@ async fn scan_errors_deny_or_allow_and_are_cached_for_error_ttl() {
     // With errorTtl short, the failure is forgotten and the next review rescans.
     let mut options = Options::default();
     options.config.orchestrator.error_ttl =
-        scangate::config::ConfigDuration(std::time::Duration::from_millis(1));
+        scangate::model::ConfigDuration(std::time::Duration::from_millis(1));
     let mut h = Harness::start(options).await;
     let client = h.client(true);
     h.scanner.failing.lock().unwrap().insert(digest.clone());
@@ -790,7 +790,7 @@ async fn the_readme_examples_give_one_allowed_one_denied_one_audited_pod() {
 async fn a_body_that_never_finishes_gets_408() {
     let mut options = Options::default();
     options.config.server.body_read_timeout =
-        scangate::config::ConfigDuration(std::time::Duration::from_millis(200));
+        scangate::model::ConfigDuration(std::time::Duration::from_millis(200));
     let mut h = Harness::start(options).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     tx.send(Ok(b"{\"apiVersion\":".to_vec())).await.unwrap();
@@ -818,7 +818,7 @@ async fn a_body_that_never_finishes_gets_408() {
 async fn tags_are_resolved_again_after_tag_ttl_but_findings_stay_cached_by_digest() {
     let mut options = Options::default();
     options.config.orchestrator.tag_ttl =
-        scangate::config::ConfigDuration(std::time::Duration::from_millis(1));
+        scangate::model::ConfigDuration(std::time::Duration::from_millis(1));
     let mut h = Harness::start(options).await;
     let client = h.client(true);
     for uid in ["u-1", "u-2"] {

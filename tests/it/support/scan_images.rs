@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use scangate::scan::{ImageScanner, ScannerConfig};
-use scangate::vulndb::{DbConfig, DbHandle, load_dir};
+use scangate::vulndb::{DbHandle, LoadOptions, load_dir};
 use std::io::Write as _;
 
 pub const OS_RELEASE: &[u8] = b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n";
@@ -28,7 +28,7 @@ pub fn test_db() -> (tempfile::TempDir, DbHandle) {
         .expect("zip entry");
     zip.write_all(br#"{"id":"DSA-TEST-1","modified":"2024-01-01T00:00:00Z","summary":"test","affected":[{"package":{"ecosystem":"Debian:12","name":"hello"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.10-4"}]}]}]}"#).expect("zip write");
     zip.finish().expect("zip finish");
-    let db = load_dir(dir.path(), &DbConfig::default()).expect("load test db");
+    let db = load_dir(dir.path(), &LoadOptions::default()).expect("load test db");
     let handle = DbHandle::default();
     handle.replace(db);
     (dir, handle)

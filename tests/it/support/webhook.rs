@@ -6,14 +6,16 @@
 
 use async_trait::async_trait;
 use scangate::admission::local::{MemoryEventSink, StaticCredentials, StaticNamespaceLabels};
-use scangate::admission::ports::{PolicySet, PolicyStore};
 use scangate::admission::{Admission, Clock};
-use scangate::config::{Config, ConfigDuration};
+use scangate::config::Config;
+use scangate::model::ConfigDuration;
+use scangate::model::DatabaseStatus;
 use scangate::model::ScanReport;
 use scangate::policy::load::PolicyDocuments;
+use scangate::ports::{PolicySet, PolicyStore};
 use scangate::registry::{Credentials, ImageRef};
 use scangate::scan::orchestrator::Orchestrator;
-use scangate::scan::{DatabaseStatus, ScanError, Scanner};
+use scangate::scan::{ScanError, Scanner};
 use scangate::server::RunningServer;
 use scangate::telemetry::Metrics;
 use serde_json::Value;
@@ -171,7 +173,7 @@ pub struct Options {
     /// served too).
     pub scanner: Option<Arc<scangate::scan::ImageScanner>>,
     /// Pull credentials other than the empty static ones.
-    pub credentials: Option<Arc<dyn scangate::admission::ports::PullCredentials>>,
+    pub credentials: Option<Arc<dyn scangate::ports::PullCredentials>>,
 }
 
 impl Default for Options {
@@ -233,7 +235,7 @@ impl Harness {
             credentials: options
                 .credentials
                 .unwrap_or_else(|| Arc::new(StaticCredentials::default())),
-            running: Arc::new(scangate::admission::ports::NothingRunning),
+            running: Arc::new(scangate::ports::NothingRunning),
             events: events.clone(),
             metrics: metrics.clone(),
             config: config.webhook.clone(),

@@ -2,9 +2,16 @@
 //! reports. They are the stable JSON schema of `scangate scan --format json`
 //! (see `docs/report-format.md`), so fields are only ever added.
 
+mod database;
+mod duration;
+mod stored_report;
+
 pub use arcstr::ArcStr;
+pub use database::DatabaseStatus;
+pub use duration::ConfigDuration;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+pub use stored_report::{ReportedFinding, StoredReport, listing_order};
 
 /// Severity of a finding. Ordered: `Unknown < Low < Medium < High < Critical`.
 #[derive(

@@ -1,13 +1,15 @@
-//! What admission needs from the world outside the request, as narrow
-//! traits: the cluster implements them (`crate::k8s`), files and tests
+//! What admission and the re-scan loop need from the world outside a
+//! request, as narrow traits in domain types: the cluster implements them
+//! (`crate::k8s`, converting its API objects at its edge); files and tests
 //! implement them without a cluster.
 
+use crate::model::StoredReport;
 use crate::policy::eval::RunningFindings;
 use crate::policy::{ClusterScanPolicy, ScanException};
 use crate::registry::Credentials;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -138,4 +140,49 @@ pub struct AdmissionEvent {
 /// Where admission events go; must not block the request (queue and return).
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: AdmissionEvent);
+}
+
+/// The pods a watch currently sees.
+pub trait PodSnapshot: Send + Sync {
+    fn pods(&self) -> Vec<Arc<Pod>>;
+}
+
+/// Whether this replica is the elected leader (only the leader re-scans).
+pub trait Leadership: Send + Sync {
+    fn is_leader(&self) -> bool;
+}
+
+/// The stored report of a digest (the cluster keeps it as an
+/// `ImageScanReport`).
+#[async_trait]
+pub trait StoredReports: Send + Sync {
+    /// `None` when the digest has no report.
+    async fn report(&self, digest: &str) -> Result<Option<StoredReport>, ReportReadError>;
+
+    /// Records on the digest's report that `findings` (ID, package) were
+    /// alerted overdue at `at` (RFC 3339), so that a new leader does not
+    /// alert them again. Findings the report does not list stay unmarked.
+    async fn mark_overdue(
+        &self,
+        digest: &str,
+        findings: &[(String, String)],
+        at: &str,
+    ) -> Result<(), ReportMarkError>;
+}
+
+/// The overdue marks could not be written: a new leader may alert those
+/// findings again (at least once, never lost).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("marking overdue findings on the ImageScanReport of {digest}: {reason}")]
+pub struct ReportMarkError {
+    pub digest: String,
+    pub reason: String,
+}
+
+/// The report could not be read (the API failed): the baseline is unknown.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("reading the ImageScanReport of {digest}: {reason}")]
+pub struct ReportReadError {
+    pub digest: String,
+    pub reason: String,
 }
