@@ -5,6 +5,7 @@
 
 mod support;
 
+mod architecture;
 mod cluster_serve;
 mod dev_mode;
 mod faults;
