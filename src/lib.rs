@@ -6,6 +6,7 @@
 //! beside them and are the only parts that need a cluster.
 
 pub mod admission;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod inventory;

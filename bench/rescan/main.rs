@@ -25,19 +25,13 @@
 //! history in a temporary directory, as the chart does on its volume).
 
 use k8s_openapi::api::core::v1::Pod;
-use scangate::admission::local::{LogEventSink, StaticCredentials, StaticNamespaceLabels};
-use scangate::admission::{Admission, system_clock};
+use scangate::app::{Adapters, App, RescanPorts};
 use scangate::config::Config;
 use scangate::policy::load::PolicyDocuments;
 use scangate::ports::{Leadership, PodSnapshot};
 use scangate::ports::{PolicySet, PolicyStore};
-use scangate::rescan::controller::RescanController;
-use scangate::rescan::history::HistoryStore;
-use scangate::rescan::metrics::RescanMetrics;
 use scangate::rescan::rescanner::{RescanConfig, Rescanner};
-use scangate::scan::orchestrator::Orchestrator;
-use scangate::scan::{ImageScanner, Scanner};
-use scangate::telemetry::Metrics;
+use scangate::scan::ImageScanner;
 use scangate::vulndb::{DbHandle, LoadOptions, load_dir};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -248,13 +242,6 @@ async fn main() -> anyhow::Result<()> {
     let old_load_ms = load_started.elapsed().as_secs_f64() * 1e3;
 
     let engine = Arc::new(ImageScanner::new(config.scanner.clone(), db.clone()));
-    let scanner: Arc<dyn Scanner> = engine.clone();
-    let mut rescan_metrics = None;
-    let metrics = Metrics::with_components(|registry| {
-        engine.register_metrics(registry);
-        rescan_metrics = Some(RescanMetrics::register(registry));
-    });
-    let rescan_metrics = rescan_metrics.expect("registered");
     let documents = PolicyDocuments::read_files(&[
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies/baseline.yaml")
     ])?;
@@ -262,22 +249,19 @@ async fn main() -> anyhow::Result<()> {
         policies: documents.policies,
         exceptions: documents.exceptions,
     });
-    let admission = Admission {
-        orchestrator: Orchestrator::new(
-            scanner.clone(),
-            config.orchestrator.clone(),
-            metrics.clone(),
-        ),
-        policies: policies.clone(),
-        namespaces: Arc::new(StaticNamespaceLabels::default()),
-        credentials: Arc::new(StaticCredentials::default()),
-        running: Arc::new(scangate::ports::NothingRunning),
-        events: Arc::new(LogEventSink),
-        metrics: metrics.clone(),
-        config: config.webhook.clone(),
-        clock: system_clock(),
-    };
     let dir = tempfile::tempdir()?;
+    config.rescan = RescanConfig {
+        history_dir: history_on.then(|| dir.path().join("history")),
+        ..rescan
+    };
+    // Built as `serve` builds it: one engine behind admission and re-scans.
+    let app = App::builder(config)
+        .engine(engine.clone())
+        .database(db.clone())
+        .policies(policies)
+        .build()?;
+    let scanner = app.scanner.clone();
+    let adapters = Adapters::local(Default::default());
     let generated = scangate::tls::generate(&[SERVICE_NAME], "bench CA")?;
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::write(&cert, &generated.cert_pem)?;
@@ -285,15 +269,8 @@ async fn main() -> anyhow::Result<()> {
     let tls = Arc::new(scangate::tls::server_config(
         scangate::tls::ReloadingCert::load(&cert, &key)?,
     )?);
-    let app = scangate::server::router(admission, &config.server);
-    let server = scangate::server::start(app, tls, &config.server, metrics).await?;
+    let server = app.serve(app.admission(&adapters), tls).await?;
 
-    let history =
-        history_on.then(|| HistoryStore::new(dir.path().join("history"), rescan.retention));
-    let rescanner = Arc::new(
-        Rescanner::new(scanner.clone(), rescan.clone(), history, None)?
-            .with_metrics(&rescan_metrics),
-    );
     let mut pods = Vec::new();
     let mut tagged = Vec::new();
     for (index, image) in images.iter().enumerate() {
@@ -306,16 +283,15 @@ async fn main() -> anyhow::Result<()> {
         pods.push(pod(index, &tagged_ref, &repository, digest)?);
         tagged.push(tagged_ref);
     }
-    let controller = Arc::new(RescanController::new(
-        rescanner.clone(),
-        scanner.clone(),
-        Arc::new(Pods(pods)),
-        Arc::new(Leader),
-        Arc::new(StaticCredentials::default()),
-        policies,
-        Arc::new(LogEventSink),
-        rescan_metrics,
-    ));
+    let controller = Arc::new(app.rescan_controller(
+        RescanPorts {
+            pods: Arc::new(Pods(pods)),
+            leadership: Arc::new(Leader),
+            reports: None,
+        },
+        &adapters,
+    )?);
+    let rescanner = controller.rescanner.clone();
     let t0 = jiff::Timestamp::now();
 
     // 1. Warm-up: every running digest scanned once with the old database.

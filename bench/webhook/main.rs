@@ -12,18 +12,15 @@
 
 use async_trait::async_trait;
 use axum::routing::post;
-use scangate::admission::local::{LogEventSink, StaticCredentials, StaticNamespaceLabels};
 use scangate::admission::review::{self, AdmissionResponse};
-use scangate::admission::{Admission, system_clock};
+use scangate::app::{Adapters, App};
 use scangate::config::Config;
 use scangate::model::DatabaseStatus;
 use scangate::model::ScanReport;
 use scangate::policy::load::PolicyDocuments;
 use scangate::ports::{PolicySet, PolicyStore};
 use scangate::registry::{Credentials, ImageRef};
-use scangate::scan::orchestrator::Orchestrator;
 use scangate::scan::{ScanError, Scanner};
-use scangate::telemetry::Metrics;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -277,32 +274,22 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".into();
     config.server.metrics_listen = "127.0.0.1:0".into();
-    let metrics = Metrics::new();
     let documents = PolicyDocuments::read_files(&[data().join("policies.yaml")])?;
-    let admission = Admission {
-        orchestrator: Orchestrator::new(
-            Arc::new(FileScanner {
-                images,
-                database: DatabaseStatus {
-                    revision: "bench".into(),
-                    updated_at: jiff::Timestamp::now(),
-                },
-            }),
-            config.orchestrator.clone(),
-            metrics.clone(),
-        ),
-        policies: PolicyStore::new(PolicySet {
+    // Built as `serve` builds it, over a scanner that reads reports from files.
+    let built = App::builder(config)
+        .scanner(Arc::new(FileScanner {
+            images,
+            database: DatabaseStatus {
+                revision: "bench".into(),
+                updated_at: jiff::Timestamp::now(),
+            },
+        }))
+        .policies(PolicyStore::new(PolicySet {
             policies: documents.policies,
             exceptions: documents.exceptions,
-        }),
-        namespaces: Arc::new(StaticNamespaceLabels::default()),
-        credentials: Arc::new(StaticCredentials::default()),
-        running: Arc::new(scangate::ports::NothingRunning),
-        events: Arc::new(LogEventSink),
-        metrics: metrics.clone(),
-        config: config.webhook.clone(),
-        clock: system_clock(),
-    };
+        }))
+        .build()?;
+    let admission = built.admission(&Adapters::local(Default::default()));
     let dir = tempfile::tempdir()?;
     let generated = scangate::tls::generate(&[SERVICE_NAME], "bench CA")?;
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
@@ -311,8 +298,11 @@ async fn main() -> anyhow::Result<()> {
     let tls = Arc::new(scangate::tls::server_config(
         scangate::tls::ReloadingCert::load(&cert, &key)?,
     )?);
-    let app = scangate::server::router(admission, &config.server).route("/allow", post(allow));
-    let server = scangate::server::start(app, tls, &config.server, metrics).await?;
+    // The webhook's routes plus the baseline `/allow`, on the webhook's server.
+    let app =
+        scangate::server::router(admission, &built.config.server).route("/allow", post(allow));
+    let server =
+        scangate::server::start(app, tls, &built.config.server, built.metrics.clone()).await?;
 
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(generated.ca_pem.as_bytes())?])

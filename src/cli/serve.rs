@@ -1,35 +1,13 @@
 //! `scangate serve`: the admission webhook.
 
-use crate::admission::local::{
-    LogEventSink, StaticCredentials, StaticNamespaceLabels, read_docker_config,
-};
-use crate::admission::{Admission, system_clock};
+use crate::admission::local::read_docker_config;
+use crate::app::{Adapters, App};
 use crate::config::Config;
 use crate::k8s::config::ClusterMode;
-use crate::k8s::leader::{Election, LeaderElector, spawn_election};
-use crate::k8s::pods::PodReflector;
-use crate::k8s::report_writer::ReportMetrics;
-use crate::k8s::reporting_scanner::ReportingScanner;
-use crate::k8s::running_images::ClusterRunningImages;
-use crate::k8s::runtime::{self as cluster, ClusterRuntime};
-use crate::k8s::stored_reports::ClusterReports;
+use crate::k8s::runtime as cluster;
 use crate::policy::load::PolicyDocuments;
-use crate::ports::{NothingRunning, PolicySet, PolicyStore};
-use crate::rescan::alerts::Notifier;
-use crate::rescan::controller::RescanController;
-use crate::rescan::history::HistoryStore;
-use crate::rescan::metrics::RescanMetrics;
-use crate::rescan::rescanner::Rescanner;
-use crate::scan::ImageScanner;
-use crate::scan::Scanner;
-use crate::scan::local_images::LocalImages;
-use crate::scan::orchestrator::Orchestrator;
+use crate::ports::{PolicySet, PolicyStore};
 use crate::telemetry::LogFormat;
-use crate::telemetry::Metrics;
-use crate::vulndb::{
-    DbHandle, DbMetrics, DbSource, open, register_metrics as register_db_metrics, spawn_refresher,
-};
-use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,47 +101,6 @@ pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// The scanner behind the webhook. The one place where it is constructed.
-/// Opens the database named by `db.root` (syncing a mirror first), puts it
-/// in service and keeps it fresh every `db.refreshInterval`.
-async fn open_database(config: &Config, db: &DbHandle, metrics: &DbMetrics) -> anyhow::Result<()> {
-    let root = config
-        .db
-        .root
-        .clone()
-        .context("no vulnerability database: pass --db ROOT (or set db.root)")?;
-    let source = DbSource::parse(&root.to_string_lossy(), &config.db.cache_dir);
-    // Through the snapshot: a restart loads the index, not the zips.
-    let load = config.db.loader();
-    let database = open(&source, &load, metrics)
-        .await
-        .with_context(|| format!("loading the vulnerability database {}", root.display()))?;
-    tracing::info!(root = %root.display(), revision = database.revision(), "vulnerability database loaded");
-    db.replace(database);
-    spawn_refresher(
-        db.clone(),
-        source,
-        load,
-        config.db.refresh_interval.get(),
-        metrics.clone(),
-    );
-    Ok(())
-}
-
-/// The real scanner over `db`, reading `localImages` from their layouts.
-pub fn build_scanner(
-    config: &Config,
-    db: DbHandle,
-) -> anyhow::Result<(Arc<dyn Scanner>, Arc<ImageScanner>)> {
-    let engine = Arc::new(ImageScanner::new(config.scanner.clone(), db));
-    let scanner: Arc<dyn Scanner> = if config.local_images.is_empty() {
-        engine.clone()
-    } else {
-        Arc::new(LocalImages::new(engine.clone(), &config.local_images)?)
-    };
-    Ok((scanner, engine))
-}
-
 /// The bundled sample images (`examples/images/<name>`, tagged in their
 /// `index.json`) as `demo.scangate.dev/<name>:<tag>`.
 fn sample_images(dir: &Path) -> BTreeMap<String, PathBuf> {
@@ -211,193 +148,47 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         policies: documents.policies,
         exceptions: documents.exceptions,
     });
-    let db = DbHandle::default();
-    let (engine_scanner, engine) =
-        build_scanner(&config, db.clone()).context("building the scanner")?;
-    let mut registered = None;
-    let metrics = Metrics::with_components(|registry| {
-        engine.register_metrics(registry);
-        registered = Some((
-            register_db_metrics(registry),
-            ReportMetrics::register(registry),
-            RescanMetrics::register(registry),
-        ));
-    });
-    let (db_metrics, report_metrics, rescan_metrics) =
-        registered.context("component metrics were not registered")?;
-    open_database(&config, &db, &db_metrics).await?;
+    let mut app = App::builder(config).policies(policies).build()?;
+    app.open_database().await?;
 
-    let mut background = Background::default();
-    let admission = if in_cluster {
+    let mut connected = None;
+    let adapters = if in_cluster {
         let client = cluster::client(args.kubeconfig.as_deref()).await?;
-        let runtime =
-            ClusterRuntime::start(client, &config.kubernetes, policies.clone(), report_metrics)
-                .await?;
-        let scanner: Arc<dyn Scanner> = match &runtime.reports {
-            Some(reports) => Arc::new(ReportingScanner::new(engine_scanner, reports.clone())),
-            None => engine_scanner,
-        };
-        let (pods, pods_task) = PodReflector::start(runtime.client.clone());
-        let (running, running_task) =
-            ClusterRunningImages::start(runtime.client.clone(), pods.clone());
-        background.tasks.extend([pods_task, running_task]);
-        let admission = Admission {
-            orchestrator: Orchestrator::new(
-                scanner.clone(),
-                config.orchestrator.clone(),
-                metrics.clone(),
-            ),
-            policies: policies.clone(),
-            namespaces: Arc::new(runtime.namespaces.clone()),
-            credentials: Arc::new(runtime.credentials.clone()),
-            running: Arc::new(running),
-            events: Arc::new(runtime.events.clone()),
-            metrics: metrics.clone(),
-            config: config.webhook.clone(),
-            clock: system_clock(),
-        };
-        if config.rescan.enabled {
-            start_rescans(
-                &config,
-                &runtime,
-                pods,
-                scanner,
-                policies,
-                rescan_metrics,
-                &mut background,
-            )?;
+        let mut cluster = crate::app::cluster::connect(&mut app, client).await?;
+        if app.config.rescan.enabled {
+            cluster.start_rescans(&app, &replica_identity())?;
         }
-        background.cluster = Some(runtime);
-        admission
+        let adapters = cluster.adapters.clone();
+        connected = Some(cluster);
+        adapters
     } else {
         let credentials = match &args.docker_config {
             Some(path) => read_docker_config(path)?,
             None => Default::default(),
         };
-        Admission {
-            orchestrator: Orchestrator::new(
-                engine_scanner,
-                config.orchestrator.clone(),
-                metrics.clone(),
-            ),
-            policies,
-            namespaces: Arc::new(StaticNamespaceLabels::default()),
-            credentials: Arc::new(StaticCredentials(credentials)),
-            running: Arc::new(NothingRunning),
-            events: Arc::new(LogEventSink),
-            metrics: metrics.clone(),
-            config: config.webhook.clone(),
-            clock: system_clock(),
-        }
+        Adapters::local(credentials)
     };
+    let admission = app.admission(&adapters);
     let certificate = crate::tls::ReloadingCert::load(&cert, &key)?;
-    let _watch = certificate.watch(config.tls.reload_interval.get());
+    let _watch = certificate.watch(app.config.tls.reload_interval.get());
     let tls = Arc::new(crate::tls::server_config(certificate)?);
-    let app = crate::server::router(admission, &config.server);
-    let server = crate::server::start(app, tls, &config.server, metrics).await?;
+    let server = app.serve(admission, tls).await?;
     shutdown_signal().await;
     tracing::info!("shutting down; finishing in-flight reviews");
-    background.stop().await;
+    if let Some(cluster) = connected {
+        cluster.stop().await;
+    }
     server.shutdown().await;
     Ok(0)
 }
 
-/// Tasks beside the server, stopped before it.
-#[derive(Default)]
-struct Background {
-    cluster: Option<ClusterRuntime>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    stop_rescans: Option<tokio::sync::watch::Sender<bool>>,
-    election: Option<Election>,
-}
-
-/// How long shutdown waits for the re-scan Lease to be released.
-const LEASE_RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
-impl Background {
-    /// Stops the re-scan loop, then releases the Lease (so another replica
-    /// takes over at once), then everything else.
-    async fn stop(self) {
-        if let Some(stop) = self.stop_rescans {
-            let _ = stop.send(true);
-        }
-        // Aborted and awaited: no re-scan is still running when the
-        // Lease is given up.
-        for task in self.tasks {
-            task.abort();
-            let _ = task.await;
-        }
-        if let Some(election) = self.election {
-            election.stop(LEASE_RELEASE_TIMEOUT).await;
-        }
-        if let Some(runtime) = self.cluster {
-            runtime.stop();
-        }
-    }
-}
-
-/// The re-scan loop: every replica watches pods and campaigns for the
-/// Lease; only the leader re-scans.
-fn start_rescans(
-    config: &Config,
-    runtime: &ClusterRuntime,
-    pods: PodReflector,
-    scanner: Arc<dyn Scanner>,
-    policies: PolicyStore,
-    metrics: RescanMetrics,
-    background: &mut Background,
-) -> anyhow::Result<()> {
-    let rescan = &config.rescan;
-    let history = rescan
-        .history_dir
-        .as_ref()
-        .map(|dir| HistoryStore::new(dir.clone(), rescan.retention));
-    let notifier = (!rescan.alert_sinks.is_empty())
-        .then(|| Notifier::start(rescan.alert_sinks.clone(), rescan.dead_letter_file.clone()));
-    let mut rescanner = Rescanner::new(scanner.clone(), rescan.clone(), history, notifier)
-        .context("starting the re-scanner")?
-        .with_metrics(&metrics);
-    // Reports hold firstSeen and what admission saw: with the history, the
-    // baseline of a digest this replica has not scanned (a failover).
-    if runtime.reports.is_some() {
-        rescanner = rescanner.with_reports(Arc::new(ClusterReports::new(runtime.client.clone())));
-    }
-    let identity = std::env::var("POD_NAME")
+/// This replica's name in the re-scan Lease: the pod's name where the
+/// chart sets `POD_NAME`.
+fn replica_identity() -> String {
+    std::env::var("POD_NAME")
         .ok()
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| format!("scangate-{}", std::process::id()));
-    let elector = LeaderElector::new(
-        runtime.client.clone(),
-        &config.kubernetes.own_namespace(),
-        &identity,
-        config.kubernetes.leader_election.clone(),
-    );
-    let (leadership, election) = spawn_election(elector);
-    let controller = Arc::new(
-        RescanController::new(
-            Arc::new(rescanner),
-            scanner,
-            Arc::new(pods),
-            Arc::new(leadership),
-            Arc::new(runtime.credentials.clone()),
-            policies,
-            Arc::new(runtime.events.clone()),
-            metrics,
-        )
-        .with_cluster_wide_exception_namespaces(
-            config.webhook.cluster_wide_exception_namespaces.clone(),
-        ),
-    );
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let tick = rescan.tick_interval.get();
-    let loop_task = tokio::spawn(controller.run(tick, async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    }));
-    background.tasks.push(loop_task);
-    background.election = Some(election);
-    background.stop_rescans = Some(stop);
-    tracing::info!(%identity, tick = %rescan.tick_interval, interval = %rescan.interval, "re-scan loop started (runs while this replica holds the lease)");
-    Ok(())
+        .unwrap_or_else(|| format!("scangate-{}", std::process::id()))
 }
 
 /// The certificate and key: from the configuration, or made up in `--dev`.

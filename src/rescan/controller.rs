@@ -69,18 +69,34 @@ fn windows(policies: &PolicyStore) -> ResponseWindows {
     out
 }
 
+/// What the re-scan loop reaches outside the process.
+pub struct ControllerPorts {
+    /// The pods a watch sees: what runs.
+    pub pods: Arc<dyn PodSnapshot>,
+    /// Whether this replica re-scans (only the leader does).
+    pub leadership: Arc<dyn Leadership>,
+    /// A running image's pull credentials.
+    pub credentials: Arc<dyn PullCredentials>,
+    /// The policies in force (response windows, exceptions).
+    pub policies: PolicyStore,
+    /// New findings as events on the owning workloads.
+    pub events: Arc<dyn EventSink>,
+}
+
 impl RescanController {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rescanner: Arc<Rescanner>,
         scanner: Arc<dyn Scanner>,
-        pods: Arc<dyn PodSnapshot>,
-        leadership: Arc<dyn Leadership>,
-        credentials: Arc<dyn PullCredentials>,
-        policies: PolicyStore,
-        events: Arc<dyn EventSink>,
+        ports: ControllerPorts,
         metrics: RescanMetrics,
     ) -> RescanController {
+        let ControllerPorts {
+            pods,
+            leadership,
+            credentials,
+            policies,
+            events,
+        } = ports;
         RescanController {
             rescanner,
             scanner,

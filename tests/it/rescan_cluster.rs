@@ -19,29 +19,26 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use scangate::admission::WebhookConfig;
+use scangate::admission::Clock;
 use scangate::admission::review::{AdmissionRequest, AdmissionReviewRequest};
-use scangate::admission::{Admission, Clock};
+use scangate::app::{App, RescanPorts};
+use scangate::config::Config;
 use scangate::k8s::config::KubernetesConfig;
 use scangate::k8s::leader::{LeaderConfig, LeaderElector, spawn_election};
 use scangate::k8s::pods::PodReflector;
 use scangate::k8s::report_writer::ReportMetrics;
 use scangate::k8s::reporting_scanner::ReportingScanner;
-use scangate::k8s::running_images::ClusterRunningImages;
 use scangate::k8s::runtime::ClusterRuntime;
 use scangate::k8s::stored_reports::ClusterReports;
 use scangate::model::ConfigDuration;
 use scangate::ports::PodSnapshot;
 use scangate::ports::{PolicySet, PolicyStore, RunningImages};
 use scangate::rescan::alerts::{Notifier, SinkConfig, SinkFormat};
-use scangate::rescan::controller::RescanController;
+use scangate::rescan::controller::{ControllerPorts, RescanController};
 use scangate::rescan::history::{HistoryStore, Retention};
 use scangate::rescan::metrics::RescanMetrics;
 use scangate::rescan::rescanner::{RescanConfig, Rescanner};
-use scangate::scan::OrchestratorConfig;
 use scangate::scan::Scanner;
-use scangate::scan::orchestrator::Orchestrator;
-use scangate::telemetry::Metrics;
 use scangate::vulndb::DbHandle;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -230,55 +227,57 @@ async fn a_database_change_rescans_once_alerts_the_new_finding_and_times_the_res
     let db = DbHandle::default();
     db.replace(debian_database(std::slice::from_ref(&old), "r1"));
 
-    // Everything `serve` wires in a cluster, from the real parts.
-    let client = fake.client();
-    let policies = PolicyStore::new(PolicySet::default());
-    let (runtime, scanner) = cluster_scanner(&client, &policies, &registry, &db).await;
-    let (pods, pods_task) = PodReflector::start(client.clone());
-    let (running, running_task) = ClusterRunningImages::start(client.clone(), pods.clone());
-    let running = Arc::new(running);
-
+    // Everything `serve` wires in a cluster, through the composition root
+    // `serve` uses; the test ticks the re-scan loop itself.
     let sink = Sink::default();
     let work = tempfile::tempdir().unwrap();
     let history_dir = work.path().join("history");
-    let rescan = RescanConfig {
+    let mut config = Config::default();
+    config.kubernetes.events.flush_interval_seconds = 1;
+    config.rescan = RescanConfig {
         history_dir: Some(history_dir.clone()),
         alert_sinks: vec![json_sink(serve_sink(sink.clone()).await)],
         dead_letter_file: work.path().join("dead-letters.jsonl"),
         ..RescanConfig::default()
     };
-    let notifier = Notifier::start(rescan.alert_sinks.clone(), rescan.dead_letter_file.clone());
+    // A slow machine must not turn the first lookup into "being scanned":
+    // this test is about the window.
+    config.orchestrator.scan_timeout = ConfigDuration::secs(60);
+    let now = Arc::new(Mutex::new(jiff::Timestamp::now()));
+    let clock_now = now.clone();
+    let clock: Clock = Arc::new(move || *clock_now.lock().unwrap());
+    let engine = Arc::new(scanner_for(&registry.address, db.clone(), |_| {}));
+    let mut app = App::builder(config)
+        .engine(engine)
+        .database(db.clone())
+        .clock(clock)
+        .build()
+        .unwrap();
+    let cluster = scangate::app::cluster::connect(&mut app, fake.client())
+        .await
+        .unwrap();
+    let policies = app.policies.clone();
+    let pods = cluster.pods.clone();
+    let running = cluster.running.clone();
     let history = HistoryStore::new(&history_dir, Retention::default());
-    let rescanner = Rescanner::new(
-        scanner.clone(),
-        rescan,
-        Some(history.clone()),
-        Some(notifier),
-    )
-    .unwrap();
     let elector = LeaderElector::new(
-        client.clone(),
+        fake.client(),
         "scangate",
         "scangate-0",
         LeaderConfig::default(),
     );
     let (leadership, election) = spawn_election(elector);
-    let mut registry_of_metrics = prometheus_client::registry::Registry::default();
-    let controller = RescanController::new(
-        Arc::new(rescanner),
-        scanner.clone(),
-        Arc::new(pods.clone()),
-        Arc::new(leadership.clone()),
-        Arc::new(runtime.credentials.clone()),
-        policies.clone(),
-        Arc::new(runtime.events.clone()),
-        RescanMetrics::register(&mut registry_of_metrics),
-    );
-    let rescan_metrics = || {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry_of_metrics).unwrap();
-        text
-    };
+    let controller = app
+        .rescan_controller(
+            RescanPorts {
+                pods: Arc::new(pods.clone()),
+                leadership: Arc::new(leadership.clone()),
+                reports: None,
+            },
+            &cluster.adapters,
+        )
+        .unwrap();
+    let rescan_metrics = || app.metrics.render();
 
     eventually("the lease", || async { leadership.is_leader() }).await;
     eventually("the policy from the API", || async {
@@ -435,30 +434,8 @@ async fn a_database_change_rescans_once_alerts_the_new_finding_and_times_the_res
         },
     )
     .await;
-    let now = Arc::new(Mutex::new(t0 + jiff::SignedDuration::from_hours(1)));
-    let clock_now = now.clone();
-    let clock: Clock = Arc::new(move || *clock_now.lock().unwrap());
-    let metrics = Metrics::new();
-    let admission = Admission {
-        orchestrator: Orchestrator::new(
-            scanner.clone(),
-            OrchestratorConfig {
-                // A slow machine must not turn the first lookup into
-                // "being scanned": this test is about the window.
-                scan_timeout: ConfigDuration::secs(60),
-                ..OrchestratorConfig::default()
-            },
-            metrics.clone(),
-        ),
-        policies: policies.clone(),
-        namespaces: Arc::new(runtime.namespaces.clone()),
-        credentials: Arc::new(runtime.credentials.clone()),
-        running: running.clone(),
-        events: Arc::new(runtime.events.clone()),
-        metrics,
-        config: WebhookConfig::default(),
-        clock,
-    };
+    *now.lock().unwrap() = t0 + jiff::SignedDuration::from_hours(1);
+    let admission = app.admission(&cluster.adapters);
     let restart = cart_pod("cart-7c9d-fghij", &image, None);
 
     // An hour in: both findings inside their windows (CRITICAL 24 h from
@@ -489,9 +466,7 @@ async fn a_database_change_rescans_once_alerts_the_new_finding_and_times_the_res
     assert_eq!(sink.received().len(), 1, "alerted once");
 
     election.stop(Duration::from_secs(5)).await;
-    pods_task.abort();
-    running_task.abort();
-    runtime.stop();
+    cluster.stop().await;
 }
 
 /// What persists of a replica's re-scans for the next leader to read.
@@ -552,11 +527,13 @@ async fn replica(
     let controller = RescanController::new(
         Arc::new(rescanner),
         scanner,
-        Arc::new(pods.clone()),
-        Arc::new(leadership),
-        Arc::new(runtime.credentials.clone()),
-        policies.clone(),
-        Arc::new(runtime.events.clone()),
+        ControllerPorts {
+            pods: Arc::new(pods.clone()),
+            leadership: Arc::new(leadership),
+            credentials: Arc::new(runtime.credentials.clone()),
+            policies: policies.clone(),
+            events: Arc::new(runtime.events.clone()),
+        },
         RescanMetrics::register(&mut metrics),
     );
     (controller, election)

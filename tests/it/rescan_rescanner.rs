@@ -159,7 +159,7 @@ mod controller {
         PullCredentials,
     };
     use scangate::ports::{Leadership, PodSnapshot};
-    use scangate::rescan::controller::RescanController;
+    use scangate::rescan::controller::{ControllerPorts, RescanController};
     use scangate::rescan::metrics::RescanMetrics;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -256,11 +256,13 @@ mod controller {
         let controller = RescanController::new(
             rescanner,
             scanner,
-            Arc::new(Pods(vec![running_pod()])),
-            leader.clone(),
-            Arc::new(Anonymous),
-            policies.clone(),
-            events.clone(),
+            ControllerPorts {
+                pods: Arc::new(Pods(vec![running_pod()])),
+                leadership: leader.clone(),
+                credentials: Arc::new(Anonymous),
+                policies: policies.clone(),
+                events: events.clone(),
+            },
             RescanMetrics::register(&mut registry),
         );
 

@@ -5,8 +5,9 @@
 #![allow(dead_code)]
 
 use async_trait::async_trait;
-use scangate::admission::local::{MemoryEventSink, StaticCredentials, StaticNamespaceLabels};
-use scangate::admission::{Admission, Clock};
+use scangate::admission::Clock;
+use scangate::admission::local::{MemoryEventSink, StaticCredentials};
+use scangate::app::{Adapters, App};
 use scangate::config::Config;
 use scangate::model::ConfigDuration;
 use scangate::model::DatabaseStatus;
@@ -202,25 +203,6 @@ impl Harness {
         std::fs::write(&key, &generated.key_pem).unwrap();
         let scanner = Arc::new(FileScanner::new());
         let events = Arc::new(MemoryEventSink::default());
-        let config = options.config;
-        let (metrics, orchestrator) = match options.scanner {
-            Some(engine) => {
-                let metrics =
-                    Metrics::with_components(|registry| engine.register_metrics(registry));
-                let orchestrator =
-                    Orchestrator::new(engine, config.orchestrator.clone(), metrics.clone());
-                (metrics, orchestrator)
-            }
-            None => {
-                let metrics = Metrics::new();
-                let orchestrator = Orchestrator::new(
-                    scanner.clone(),
-                    config.orchestrator.clone(),
-                    metrics.clone(),
-                );
-                (metrics, orchestrator)
-            }
-        };
         let policies = PolicyStore::new(PolicySet {
             policies: options.policies.policies,
             exceptions: options.policies.exceptions,
@@ -228,26 +210,31 @@ impl Harness {
         let today = Arc::new(Mutex::new("2026-11-23T12:00:00Z".parse().unwrap()));
         let clock_today = today.clone();
         let clock: Clock = Arc::new(move || *clock_today.lock().unwrap());
-        let admission = Admission {
-            orchestrator: orchestrator.clone(),
-            policies: policies.clone(),
-            namespaces: Arc::new(StaticNamespaceLabels::default()),
+        // Built as `serve` builds it; only the scanner (unless a real
+        // engine is given) and the adapters are the test's.
+        let builder = App::builder(options.config)
+            .policies(policies.clone())
+            .clock(clock);
+        let app = match options.scanner {
+            Some(engine) => builder.engine(engine),
+            None => builder.scanner(scanner.clone()),
+        }
+        .build()
+        .unwrap();
+        let adapters = Adapters {
             credentials: options
                 .credentials
                 .unwrap_or_else(|| Arc::new(StaticCredentials::default())),
-            running: Arc::new(scangate::ports::NothingRunning),
             events: events.clone(),
-            metrics: metrics.clone(),
-            config: config.webhook.clone(),
-            clock,
+            ..Adapters::local(Default::default())
         };
+        let admission = app.admission(&adapters);
+        let orchestrator = admission.orchestrator.clone();
         let certificate = scangate::tls::ReloadingCert::load(&cert, &key).unwrap();
-        certificate.watch(config.tls.reload_interval.get());
+        certificate.watch(app.config.tls.reload_interval.get());
         let tls = Arc::new(scangate::tls::server_config(certificate).unwrap());
-        let app = scangate::server::router(admission, &config.server);
-        let server = scangate::server::start(app, tls, &config.server, metrics.clone())
-            .await
-            .unwrap();
+        let server = app.serve(admission, tls).await.unwrap();
+        let metrics = app.metrics.clone();
         Harness {
             server: Some(server),
             metrics,
