@@ -43,7 +43,7 @@ pub fn base(ecosystem: &str) -> &str {
     ecosystem.split(':').next().unwrap_or(ecosystem)
 }
 
-/// PEP 503 normalisation: lowercase, runs of `-`, `_`, `.` become `-`.
+/// PEP 503 normalization: lowercase, runs of `-`, `_`, `.` become `-`.
 pub fn normalize_pypi(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut in_separator = false;
@@ -143,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn pypi_names_normalise() {
+    fn pypi_names_normalize() {
         assert_eq!(
             normalize_pypi("Django_REST.framework"),
             "django-rest-framework"

@@ -1,5 +1,5 @@
 //! Pulls from a real `docker-registry`: anonymous and htpasswd auth, image
-//! indexes, zstd, whiteouts, a shared base layer analysed once, the guard.
+//! indexes, zstd, whiteouts, a shared base layer analyzed once, the guard.
 
 use crate::support::registry as registry_support;
 use crate::support::scan_images;
@@ -155,7 +155,7 @@ async fn image_index_picks_the_configured_platform() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zstd_layers_whiteouts_and_a_shared_base_analysed_once() {
+async fn zstd_layers_whiteouts_and_a_shared_base_analyzed_once() {
     let registry = TestRegistry::start();
     let base = || Layer::gzip(debian_layer(&[("hello", "2.10-3"), ("libc6", "2.36-9")]));
     // Image A: base, then a zstd layer replacing the dpkg database.
