@@ -1,11 +1,11 @@
 //! Policy and exception types (the CRD specs) and the pure evaluation of
 //! findings into a verdict. No I/O here except reading policy files.
 
-pub mod eval;
+pub(crate) mod eval;
 pub mod load;
 pub mod remediation;
-pub mod selector;
-pub mod types;
+pub(crate) mod selector;
+pub(crate) mod types;
 
 #[cfg(test)]
 mod eval_tests;

@@ -1,16 +1,16 @@
 //! The in-memory vulnerability index, OSV loaders, severity derivation,
 //! and matching of an inventory against it.
 
-pub mod config;
-pub mod ecosystem;
+pub(crate) mod config;
+pub(crate) mod ecosystem;
 pub mod load;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod osv;
-pub mod package_entries;
+pub(crate) mod package_entries;
 pub mod ranges;
-pub mod severity;
+pub(crate) mod severity;
 pub mod snapshot;
-pub mod source;
+pub(crate) mod source;
 mod stored;
 pub mod sync;
 

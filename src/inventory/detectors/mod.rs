@@ -1,7 +1,7 @@
 //! The detector interface and the list of all detectors.
 
 pub mod language;
-pub mod limits;
+pub(crate) mod limits;
 pub mod system;
 
 pub use limits::DetectorLimits;

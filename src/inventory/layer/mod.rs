@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use super::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::model::ArcStr;
 use path::EntryRole;
-pub use path::normalize;
 pub(crate) use path::{ancestors, is_at_or_below};
 pub use stream::Compression;
 use stream::{OpenError, StreamState};
