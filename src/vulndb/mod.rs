@@ -134,12 +134,7 @@ impl Database {
         let mut seen: HashSet<u32> = HashSet::new();
         for (package_index, package) in inventory.packages.iter().enumerate() {
             let Some((eco, name)) = ecosystem::lookup_key(package, os_eco.as_deref()) else {
-                let os = inventory
-                    .os
-                    .as_ref()
-                    .map(|o| format!("{} {}", o.family, o.version))
-                    .unwrap_or_else(|| "an unknown OS".into());
-                unchecked.insert(format!("{} packages of {os}", package.kind.as_str()));
+                unchecked.insert(ecosystem::unchecked_reason(package, inventory.os.as_ref()));
                 continue;
             };
             if !self.covers(&eco) {
