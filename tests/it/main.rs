@@ -5,6 +5,7 @@
 
 mod support;
 
+mod cluster_real;
 mod cluster_serve;
 mod dev_mode;
 mod faults;

@@ -1,0 +1,571 @@
+//! Against a real kube-apiserver (support/real_cluster.rs): the chart as
+//! users install it with the real helm, the CRDs' schemas as the server
+//! enforces them, the chart's RBAC as scangate's only credentials, and the
+//! API server itself calling scangate over TLS for pods created with
+//! kubectl. What the fake API server cannot show.
+
+use crate::support::real_cluster::{RealCluster, expect_failure, expect_success};
+use crate::support::registry::TestRegistry;
+use crate::support::serve::{Server, eventually_within, free_port, root};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const RELEASE: &str = "scangate";
+const NAMESPACE: &str = "scangate";
+const CRDS: [&str; 3] = [
+    "clusterscanpolicies.scangate.dev",
+    "scanexceptions.scangate.dev",
+    "imagescanreports.scangate.dev",
+];
+
+fn chart() -> String {
+    root().join("charts/scangate").display().to_string()
+}
+
+fn today_plus(days: i64) -> String {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    today
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap()
+        .to_string()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn exception_yaml(namespace: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: scangate.dev/v1alpha1\nkind: ScanException\nmetadata:\n  name: accepted\n  namespace: {namespace}\nspec:\n{spec}"
+    )
+}
+
+/// The chart in its default (in-cluster) mode, as users install it: CRDs
+/// established with their printer columns, objects the schema refuses,
+/// generated certificates kept by `helm upgrade`, nothing left by `helm
+/// uninstall`. No pod is created here: the in-cluster webhook's Service
+/// has no backend on this control plane and must never be dialled.
+#[test]
+fn helm_install_upgrade_uninstall_and_the_crd_schemas() {
+    let Some(cluster) = RealCluster::up("helm_install_upgrade_uninstall_and_the_crd_schemas")
+    else {
+        return;
+    };
+    let install = cluster.helm(&[
+        "install",
+        RELEASE,
+        &chart(),
+        "--namespace",
+        NAMESPACE,
+        "--create-namespace",
+    ]);
+    let notes = expect_success("helm install", &install);
+    assert!(
+        notes.contains("rollout status deployment/scangate"),
+        "{notes}"
+    );
+
+    for crd in CRDS {
+        cluster.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{crd}"),
+            "--timeout=60s",
+        ]);
+    }
+    // The default policy through its printer columns.
+    let policies = cluster.kubectl_ok(&["get", "clusterscanpolicies"]);
+    let header: Vec<&str> = policies
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "MODE", "SEVERITY", "AGE"], "{policies}");
+    let row: Vec<&str> = policies
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..3], ["default", "Audit", "CRITICAL"], "{policies}");
+
+    // A valid exception is accepted and shown with its columns.
+    let valid = "  vulnerabilities: [CVE-2023-45283]\n  images: [\"registry.example.com/shop/*\"]\n  reason: Windows only\n  reviewedBy: security@example.com\n";
+    cluster.apply(&exception_yaml(
+        "default",
+        &format!("{valid}  expires: \"{}\"\n", today_plus(30)),
+    ));
+    let exceptions = cluster.kubectl_ok(&["get", "scanexceptions", "-A"]);
+    let header: Vec<&str> = exceptions
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAMESPACE",
+            "NAME",
+            "VULNERABILITIES",
+            "IMAGES",
+            "SCOPE",
+            "REVIEWED-BY",
+            "EXPIRES"
+        ],
+        "{exceptions}"
+    );
+    assert!(exceptions.contains(&today_plus(30)), "{exceptions}");
+    assert!(exceptions.contains("security@example.com"), "{exceptions}");
+    let reports = cluster.kubectl_ok(&["get", "imagescanreports"]);
+    assert!(reports.is_empty(), "no report before any scan: {reports}");
+
+    // What the API server's schema validation refuses.
+    let refused = [
+        (
+            "an unknown field",
+            format!(
+                "{valid}  expires: \"{}\"\n  severity: HIGH\n",
+                today_plus(30)
+            ),
+            "unknown field \"spec.severity\"",
+        ),
+        (
+            "a malformed date",
+            format!("{valid}  expires: \"31/12/2030\"\n"),
+            "spec.expires",
+        ),
+        (
+            "a missing required field",
+            format!(
+                "  vulnerabilities: [CVE-2023-45283]\n  expires: \"{}\"\n",
+                today_plus(30)
+            ),
+            "spec.reason: Required value",
+        ),
+    ];
+    for (what, spec, expected) in refused {
+        let output =
+            cluster.kubectl_with_input(&["apply", "-f", "-"], &exception_yaml("default", &spec));
+        let error = expect_failure(&format!("an exception with {what}"), &output);
+        assert!(error.contains(expected), "{what}: {error}");
+    }
+    let policy = "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata:\n  name: strict\nspec:\n  mode: Block\n";
+    let error = expect_failure(
+        "a policy with an unknown mode",
+        &cluster.kubectl_with_input(&["apply", "-f", "-"], policy),
+    );
+    assert!(error.contains("spec.mode: Unsupported value"), "{error}");
+
+    // helm upgrade keeps the generated CA and serving certificate (the
+    // chart's lookup of its own Secret, against the real server).
+    let tls = |cluster: &RealCluster| {
+        (
+            cluster.kubectl_ok(&[
+                "-n",
+                NAMESPACE,
+                "get",
+                "secret",
+                "scangate-tls",
+                "-o",
+                "jsonpath={.data.tls\\.crt}",
+            ]),
+            cluster.kubectl_ok(&[
+                "get",
+                "validatingwebhookconfiguration",
+                "scangate",
+                "-o",
+                "jsonpath={.webhooks[0].clientConfig.caBundle}",
+            ]),
+        )
+    };
+    let (cert, ca_bundle) = tls(&cluster);
+    assert!(cert.len() > 100 && ca_bundle.len() > 100);
+    expect_success(
+        "helm upgrade",
+        &cluster.helm(&[
+            "upgrade",
+            RELEASE,
+            &chart(),
+            "--namespace",
+            NAMESPACE,
+            "--set",
+            "webhook.timeoutSeconds=12",
+        ]),
+    );
+    let timeout = cluster.kubectl_ok(&[
+        "get",
+        "validatingwebhookconfiguration",
+        "scangate",
+        "-o",
+        "jsonpath={.webhooks[0].timeoutSeconds}",
+    ]);
+    assert_eq!(timeout, "12", "the upgrade was applied");
+    assert_eq!(tls(&cluster), (cert, ca_bundle), "certificates kept");
+
+    expect_success(
+        "helm uninstall",
+        &cluster.helm(&["uninstall", RELEASE, "--namespace", NAMESPACE, "--wait"]),
+    );
+    for kind in [
+        "validatingwebhookconfigurations",
+        "mutatingwebhookconfigurations",
+    ] {
+        let left = cluster.kubectl_ok(&["get", kind, "-o", "name"]);
+        assert!(!left.contains("scangate"), "{kind} left behind: {left}");
+    }
+}
+
+const USER: &str = "alice";
+const PASSWORD: &str = "wonderland";
+
+fn pod_yaml(name: &str, namespace: &str, image: &str, labels: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  labels: {{{labels}}}\nspec:\n  imagePullSecrets: [{{name: regcred}}]\n  containers:\n  - name: api\n    image: {image}\n"
+    )
+}
+
+/// `kubectl create --dry-run=server` of `pod` until `judged` holds for its
+/// output (scangate picks up policies and exceptions by watching, and a
+/// first scan may answer "being scanned"); the last output.
+async fn until_dry_run(cluster: &RealCluster, pod: &str, what: &str, judged: fn(&Output) -> bool) {
+    let mut last = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let output = cluster.kubectl_with_input(&["create", "--dry-run=server", "-f", "-"], pod);
+        if judged(&output) {
+            return;
+        }
+        last = Some(output);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let last = last.unwrap();
+    panic!(
+        "{what}: not within 60 s; last answer: {}{}",
+        String::from_utf8_lossy(&last.stdout),
+        stderr(&last)
+    );
+}
+
+fn denied_for_high(output: &Output) -> bool {
+    !output.status.success()
+        && stderr(output).contains("admission webhook \"pods.scangate.dev\" denied the request")
+        && stderr(output).contains("HIGH")
+}
+
+fn admitted(output: &Output) -> bool {
+    output.status.success()
+}
+
+/// scangate as a host process, authenticated only as the chart's
+/// ServiceAccount, called by the API server over TLS with the chart's CA
+/// bundle (out-of-cluster mode): a vulnerable pod is refused by `kubectl
+/// create` with scangate's message, admitted with warnings under Audit,
+/// admitted under an exception until it expires; reports and events reach
+/// the API; the ServiceAccount can do nothing the chart does not need, and
+/// scangate's log holds no `forbidden`.
+#[tokio::test]
+async fn api_server_calls_scangate_running_as_the_chart_service_account() {
+    let Some(cluster) =
+        RealCluster::up("api_server_calls_scangate_running_as_the_chart_service_account")
+    else {
+        return;
+    };
+    let registry = TestRegistry::start_with_auth(USER, PASSWORD);
+    registry.push_layout(
+        &root().join("examples/images/payments-api"),
+        "1.4.2",
+        "shop/payments-api",
+        false,
+    );
+    let image = format!("{}/shop/payments-api:1.4.2", registry.address);
+
+    let work = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = scangate::tls::write_dev_certificates(&work.path().join("tls")).unwrap();
+    let port = free_port();
+    let install = cluster.helm(&[
+        "install",
+        RELEASE,
+        &chart(),
+        "--namespace",
+        NAMESPACE,
+        "--create-namespace",
+        "--set",
+        &format!("webhook.url=https://127.0.0.1:{port}"),
+        "--set-file",
+        &format!("webhook.caBundlePem={}", ca.display()),
+        // An unreachable scangate refuses pods: no silent pass below.
+        "--set",
+        "webhook.failurePolicy=Fail",
+    ]);
+    let notes = expect_success("helm install (out-of-cluster)", &install);
+    assert!(notes.contains("Out-of-cluster mode"), "{notes}");
+    let kinds = cluster.kubectl_ok(&[
+        "-n",
+        NAMESPACE,
+        "get",
+        "deployments,services,secrets,configmaps,serviceaccounts",
+        "-o",
+        "name",
+    ]);
+    assert!(
+        !kinds.contains("deployment") && !kinds.contains("service/") && !kinds.contains("secret"),
+        "nothing of scangate runs in the cluster: {kinds}"
+    );
+    assert!(
+        kinds.contains("serviceaccount/scangate"),
+        "the ServiceAccount stays: {kinds}"
+    );
+
+    // The chart's configuration, with what differs on a host: files,
+    // addresses, the bundled database and faster event flushing.
+    let chart_config = cluster.kubectl_ok(&[
+        "-n",
+        NAMESPACE,
+        "get",
+        "configmap",
+        "scangate-config",
+        "-o",
+        "jsonpath={.data.config\\.yaml}",
+    ]);
+    let chart_config_file = work.path().join("chart-config.yaml");
+    std::fs::write(&chart_config_file, chart_config).unwrap();
+    let host_config = work.path().join("host.yaml");
+    std::fs::write(
+        &host_config,
+        format!(
+            "db:\n  cacheDir: {cache}\nkubernetes:\n  events:\n    flushIntervalSeconds: 1\nrescan:\n  deadLetterFile: {cache}/dead-letters.jsonl\n",
+            cache = work.path().join("cache").display()
+        ),
+    )
+    .unwrap();
+    copy_dir(&root().join("examples/db"), &work.path().join("db"));
+    let kubeconfig = cluster.sa_kubeconfig(NAMESPACE, "scangate");
+    let log = work.path().join("serve.log");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_scangate"));
+    serve
+        .arg("serve")
+        .arg("--config")
+        .arg(&chart_config_file)
+        .arg("--config")
+        .arg(&host_config)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--db")
+        .arg(work.path().join("db"))
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .args(["--insecure-registry", &registry.address])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .current_dir(work.path());
+    let server = Server::spawn(serve, &log);
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap()])
+        .build()
+        .unwrap();
+    eventually_within("scangate ready", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("https://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        }
+    })
+    .await;
+
+    // Two namespaces with the registry's pull secret: one enforced, one audited.
+    let docker_config = registry.docker_config_json(USER, PASSWORD);
+    let secret_file = work.path().join("dockerconfig.json");
+    std::fs::write(&secret_file, docker_config).unwrap();
+    for (namespace, team) in [("shop", "payments"), ("sandbox", "sandbox")] {
+        cluster.kubectl_ok(&["create", "namespace", namespace]);
+        cluster.kubectl_ok(&["label", "namespace", namespace, &format!("team={team}")]);
+        cluster.kubectl_ok(&[
+            "-n",
+            namespace,
+            "create",
+            "secret",
+            "generic",
+            "regcred",
+            "--type=kubernetes.io/dockerconfigjson",
+            &format!("--from-file=.dockerconfigjson={}", secret_file.display()),
+        ]);
+    }
+    cluster.apply(
+        "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata:\n  name: payments\nspec:\n  mode: Enforce\n  namespaceSelector:\n    matchLabels: {team: payments}\n  failOn:\n    severity: HIGH\n    unknownSeverityAs: HIGH\n  onScanPending: Deny\n---\napiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata:\n  name: sandbox-audit\nspec:\n  mode: Audit\n  namespaceSelector:\n    matchLabels: {team: sandbox}\n  failOn:\n    severity: HIGH\n    unknownSeverityAs: HIGH\n",
+    );
+
+    // Enforced: refused by `kubectl create` with scangate's message.
+    let pod = pod_yaml("payments-api", "shop", &image, "");
+    until_dry_run(
+        &cluster,
+        &pod,
+        "a server-side dry run denied",
+        denied_for_high,
+    )
+    .await;
+    let error = expect_failure(
+        "a vulnerable pod in an enforced namespace",
+        &cluster.kubectl_with_input(&["create", "-f", "-"], &pod),
+    );
+    assert!(error.contains("payments-api:1.4.2"), "{error}");
+    assert!(error.contains("payments"), "names the policy: {error}");
+
+    // Never sent to the webhook, though the enforcing policy selects them:
+    // kube-system and a namespace labelled scangate.dev/ignore (the chart's
+    // namespaceSelector), and a pod labelled scangate.dev/skip (the chart's
+    // matchConditions example, whose CEL the server compiled at install).
+    cluster.kubectl_ok(&["create", "namespace", "legacy"]);
+    for (namespace, labels) in [
+        ("kube-system", "team=payments"),
+        ("legacy", "team=payments scangate.dev/ignore=true"),
+    ] {
+        let mut args = vec!["label", "namespace", namespace];
+        args.extend(labels.split(' '));
+        cluster.kubectl_ok(&args);
+    }
+    for (namespace, labels) in [
+        ("kube-system", ""),
+        ("legacy", ""),
+        ("shop", "scangate.dev/skip: \"true\""),
+    ] {
+        let excluded = pod_yaml("unreviewed", namespace, &image, labels);
+        expect_success(
+            &format!("a pod the webhook never sees in {namespace}"),
+            &cluster.kubectl_with_input(&["create", "-f", "-"], &excluded),
+        );
+    }
+
+    // Audited: created, and kubectl prints scangate's warnings.
+    let audited = cluster.kubectl_with_input(
+        &["create", "-f", "-"],
+        &pod_yaml("payments-api", "sandbox", &image, ""),
+    );
+    expect_success("a vulnerable pod in an audited namespace", &audited);
+    let warnings = stderr(&audited);
+    assert!(
+        warnings.contains("Warning:") && warnings.contains("sandbox-audit"),
+        "{warnings}"
+    );
+    cluster.kubectl_ok(&["-n", "sandbox", "get", "pod", "payments-api"]);
+
+    // An exception admits it; once expired, a new pod is refused again.
+    let exception = |expires: &str| {
+        exception_yaml(
+            "shop",
+            &format!(
+                "  vulnerabilities: [\"*\"]\n  images: [\"*/shop/payments-api:*\"]\n  reason: replaced by 1.5 next sprint\n  reviewedBy: security@example.com\n  expires: \"{expires}\"\n"
+            ),
+        )
+    };
+    cluster.apply(&exception(&today_plus(1)));
+    until_dry_run(&cluster, &pod, "admitted under the exception", admitted).await;
+    expect_success(
+        "the pod under an exception",
+        &cluster.kubectl_with_input(&["create", "-f", "-"], &pod),
+    );
+    cluster.apply(&exception(&today_plus(-1)));
+    let second = pod_yaml("payments-api-2", "shop", &image, "");
+    until_dry_run(
+        &cluster,
+        &second,
+        "denied once the exception expired",
+        denied_for_high,
+    )
+    .await;
+    expect_failure(
+        "a new pod after the exception expired",
+        &cluster.kubectl_with_input(&["create", "-f", "-"], &second),
+    );
+
+    // What scangate wrote reaches the real API.
+    eventually_within(
+        "an ImageScanReport with the HIGH count",
+        Duration::from_secs(30),
+        || async {
+            let reports = cluster.kubectl_ok(&["get", "imagescanreports"]);
+            reports.lines().next().is_some_and(|h| {
+                h.split_whitespace().collect::<Vec<_>>()
+                    == ["NAME", "IMAGE", "CRITICAL", "HIGH", "SCANNED"]
+            }) && reports.contains("shop/payments-api")
+        },
+    )
+    .await;
+    eventually_within(
+        "an ImageDenied event in shop",
+        Duration::from_secs(30),
+        || async {
+            cluster
+                .kubectl_ok(&[
+                    "-n",
+                    "shop",
+                    "get",
+                    "events",
+                    "-o",
+                    "jsonpath={.items[*].reason}",
+                ])
+                .contains("ImageDenied")
+        },
+    )
+    .await;
+
+    // The ServiceAccount can do what scangate needs and nothing more.
+    let sa = format!("--as=system:serviceaccount:{NAMESPACE}:scangate");
+    let can = |args: &[&str]| {
+        let mut full = vec!["auth", "can-i"];
+        full.extend_from_slice(args);
+        full.push(&sa);
+        let output = cluster.kubectl(&full);
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    for needed in [
+        &["list", "pods", "--all-namespaces"][..],
+        &["get", "secrets", "-n", "shop"],
+        &["create", "imagescanreports.scangate.dev"],
+        &["update", "leases.coordination.k8s.io", "-n", NAMESPACE],
+    ] {
+        assert_eq!(can(needed), "yes", "{needed:?}");
+    }
+    for refused in [
+        &["list", "secrets", "--all-namespaces"][..],
+        &["watch", "secrets", "--all-namespaces"],
+        &["create", "pods", "--subresource=exec", "-n", "shop"],
+        &["create", "pods", "-n", "shop"],
+        &["delete", "pods", "-n", "shop"],
+        &["update", "leases.coordination.k8s.io", "-n", "kube-system"],
+        &["update", "clusterscanpolicies.scangate.dev"],
+    ] {
+        assert_eq!(can(refused), "no", "{refused:?}");
+    }
+
+    let log = server.log();
+    assert!(
+        log.contains("policies loaded"),
+        "scangate's log is read: {log}"
+    );
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "the chart's RBAC refused scangate something:\n{log}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp -r {}", from.display());
+}
