@@ -283,6 +283,13 @@ async fn api_server_calls_scangate_running_as_the_chart_service_account() {
         false,
     );
     let image = format!("{}/shop/payments-api:1.4.2", registry.address);
+    registry.push_layout(
+        &root().join("examples/images/static-site"),
+        "2.0.0",
+        "shop/static-site",
+        false,
+    );
+    let clean = format!("{}/shop/static-site:2.0.0", registry.address);
 
     let work = tempfile::tempdir().unwrap();
     let (ca, cert, key) = scangate::tls::write_dev_certificates(&work.path().join("tls")).unwrap();
@@ -301,6 +308,8 @@ async fn api_server_calls_scangate_running_as_the_chart_service_account() {
         // An unreachable scangate refuses pods: no silent pass below.
         "--set",
         "webhook.failurePolicy=Fail",
+        "--set",
+        "webhook.workloads=true",
     ]);
     let notes = expect_success("helm install (out-of-cluster)", &install);
     assert!(notes.contains("Out-of-cluster mode"), "{notes}");
@@ -374,7 +383,7 @@ async fn api_server_calls_scangate_running_as_the_chart_service_account() {
         .arg("--metrics-listen")
         .arg(format!("127.0.0.1:{}", free_port()))
         .current_dir(work.path());
-    let server = Server::spawn(serve, &log);
+    let mut server = Server::spawn(serve, &log);
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap()])
         .build()
@@ -413,15 +422,16 @@ async fn api_server_calls_scangate_running_as_the_chart_service_account() {
         "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata:\n  name: payments\nspec:\n  mode: Enforce\n  namespaceSelector:\n    matchLabels: {team: payments}\n  failOn:\n    severity: HIGH\n    unknownSeverityAs: HIGH\n  onScanPending: Deny\n---\napiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata:\n  name: sandbox-audit\nspec:\n  mode: Audit\n  namespaceSelector:\n    matchLabels: {team: sandbox}\n  failOn:\n    severity: HIGH\n    unknownSeverityAs: HIGH\n",
     );
 
-    // Enforced: refused by `kubectl create` with scangate's message.
-    let pod = pod_yaml("payments-api", "shop", &image, "");
+    // Enforced: a server-side dry run is judged (and, checked at the end,
+    // writes no Event); `kubectl create` is refused with scangate's message.
     until_dry_run(
         &cluster,
-        &pod,
+        &pod_yaml("dry-run-only", "shop", &image, ""),
         "a server-side dry run denied",
         denied_for_high,
     )
     .await;
+    let pod = pod_yaml("payments-api", "shop", &image, "");
     let error = expect_failure(
         "a vulnerable pod in an enforced namespace",
         &cluster.kubectl_with_input(&["create", "-f", "-"], &pod),
@@ -453,6 +463,39 @@ async fn api_server_calls_scangate_running_as_the_chart_service_account() {
             &cluster.kubectl_with_input(&["create", "-f", "-"], &excluded),
         );
     }
+
+    // A clean image is admitted; a vulnerable ephemeral container added to
+    // it (the pods/ephemeralcontainers subresource, as `kubectl debug` does)
+    // is judged and refused.
+    expect_success(
+        "a pod with a clean image",
+        &cluster.kubectl_with_input(&["create", "-f", "-"], &pod_yaml("web", "shop", &clean, "")),
+    );
+    let debug = cluster.kubectl(&[
+        "-n",
+        "shop",
+        "debug",
+        "web",
+        "--image",
+        &image,
+        "--container",
+        "debugger",
+    ]);
+    assert!(
+        denied_for_high(&debug),
+        "ephemeral container: {}",
+        stderr(&debug)
+    );
+    // With workload review on, a Deployment whose template is vulnerable.
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: payments\n  namespace: shop\nspec:\n  selector:\n    matchLabels: {{app: payments}}\n  template:\n    metadata:\n      labels: {{app: payments}}\n    spec:\n      imagePullSecrets: [{{name: regcred}}]\n      containers:\n      - name: api\n        image: {image}\n"
+    );
+    let refused = cluster.kubectl_with_input(&["create", "-f", "-"], &deployment);
+    assert!(
+        denied_for_high(&refused),
+        "deployment: {}",
+        stderr(&refused)
+    );
 
     // Audited: created, and kubectl prints scangate's warnings.
     let audited = cluster.kubectl_with_input(
@@ -527,6 +570,24 @@ async fn api_server_calls_scangate_running_as_the_chart_service_account() {
     )
     .await;
 
+    eventually_within(
+        "the re-scan Lease held by scangate",
+        Duration::from_secs(30),
+        || async {
+            cluster
+                .kubectl_ok(&[
+                    "-n",
+                    NAMESPACE,
+                    "get",
+                    "leases",
+                    "-o",
+                    "jsonpath={.items[*].spec.holderIdentity}",
+                ])
+                .starts_with("scangate-")
+        },
+    )
+    .await;
+
     // The ServiceAccount can do what scangate needs and nothing more.
     let sa = format!("--as=system:serviceaccount:{NAMESPACE}:scangate");
     let can = |args: &[&str]| {
@@ -556,6 +617,25 @@ async fn api_server_calls_scangate_running_as_the_chart_service_account() {
         assert_eq!(can(refused), "no", "{refused:?}");
     }
 
+    // Judged but not created: no Event about the dry-run pod.
+    let regarding = cluster.kubectl_ok(&[
+        "-n",
+        "shop",
+        "get",
+        "events",
+        "-o",
+        "jsonpath={range .items[*]}{.reason}/{.involvedObject.name} {end}",
+    ]);
+    assert!(
+        regarding.contains("ImageDenied/payments-api"),
+        "{regarding}"
+    );
+    assert!(!regarding.contains("dry-run-only"), "{regarding}");
+
+    server.terminate();
+    server.exited(Duration::from_secs(15)).await;
+    failure_policy_with_scangate_stopped(&cluster, &clean);
+
     let log = server.log();
     assert!(
         log.contains("policies loaded"),
@@ -564,6 +644,63 @@ async fn api_server_calls_scangate_running_as_the_chart_service_account() {
     assert!(
         !log.to_lowercase().contains("forbidden"),
         "the chart's RBAC refused scangate something:\n{log}"
+    );
+}
+
+/// scangate is stopped: under `Fail` the API server refuses pods with its
+/// own error, under `Ignore` it admits them; kube-system never depends on
+/// scangate; and the recovery NOTES.txt gives (run as written) unblocks.
+fn failure_policy_with_scangate_stopped(cluster: &RealCluster, image: &str) {
+    let create = |name: &str, namespace: &str| {
+        cluster.kubectl_with_input(
+            &["create", "-f", "-"],
+            &pod_yaml(name, namespace, image, ""),
+        )
+    };
+    let set_failure_policy = |policy: &str| {
+        expect_success(
+            &format!("helm upgrade to failurePolicy {policy}"),
+            &cluster.helm(&[
+                "upgrade",
+                RELEASE,
+                &chart(),
+                "--namespace",
+                NAMESPACE,
+                "--reuse-values",
+                "--set",
+                &format!("webhook.failurePolicy={policy}"),
+            ]),
+        )
+    };
+    let error = expect_failure(
+        "a pod under Fail with scangate stopped",
+        &create("down-1", "shop"),
+    );
+    assert!(
+        error.contains("failed calling webhook \"pods.scangate.dev\""),
+        "the API server's own error: {error}"
+    );
+    expect_success("kube-system under Fail", &create("down-1", "kube-system"));
+
+    set_failure_policy("Ignore");
+    expect_success(
+        "a pod under Ignore with scangate stopped",
+        &create("down-2", "shop"),
+    );
+    expect_success("kube-system under Ignore", &create("down-2", "kube-system"));
+
+    let notes = set_failure_policy("Fail");
+    expect_failure("a pod under Fail again", &create("down-3", "shop"));
+    let recovery = notes
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("kubectl delete validatingwebhookconfiguration"))
+        .unwrap_or_else(|| panic!("NOTES.txt gives no recovery command:\n{notes}"));
+    let words: Vec<&str> = recovery.split_whitespace().skip(1).collect();
+    cluster.kubectl_ok(&words);
+    expect_success(
+        "a pod after the NOTES.txt recovery",
+        &create("down-3", "shop"),
     );
 }
 
