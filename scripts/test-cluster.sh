@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Only the tests against the real control plane (tests/it/cluster_real.rs):
 # builds kube-apiserver, etcd, kubectl and helm if needed (scripts/deps/cluster.sh;
-# cold about 25 min on 2 shared cores, seconds when up to date) and the local
+# cold about 33 min on 2 shared cores, seconds when up to date) and the local
 # registry's tools, then runs the tests with the cluster required, so a
 # missing build fails instead of skipping.
 set -euo pipefail
