@@ -41,7 +41,8 @@ tmp="$out.tmp"
 rm -rf "$tmp"
 mkdir -p "$tmp"
 start=$(date +%s)
-export CGO_ENABLED=0 GOFLAGS=-mod=readonly
+# Static binaries, go.sum as committed, no VCS stamp (the same inputs give the same files).
+export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
 (
   cd "$tools"
   go build -trimpath -ldflags "-s -w $version_flags" -o "$OLDPWD/$tmp/" \
