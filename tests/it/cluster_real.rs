@@ -495,10 +495,43 @@ async fn api_server_calls_scangate_running_as_the_chart_service_account() {
         denied_for_high,
     )
     .await;
-    expect_failure(
-        "a new pod after the exception expired",
-        &cluster.kubectl_with_input(&["create", "-f", "-"], &second),
-    );
+    // Refused five times in all: one Event whose series counts them
+    // (aggregation, README "kubernetes.events"), not five Events.
+    for _ in 0..5 {
+        expect_failure(
+            "a new pod after the exception expired",
+            &cluster.kubectl_with_input(&["create", "-f", "-"], &second),
+        );
+    }
+    eventually_within(
+        "one ImageDenied Event for payments-api-2 counting 5",
+        Duration::from_secs(30),
+        || async {
+            let events: Value = serde_json::from_str(&cluster.kubectl_ok(&[
+                "-n",
+                "shop",
+                "get",
+                "events.v1.events.k8s.io",
+                "-o",
+                "json",
+            ]))
+            .unwrap();
+            let denied: Vec<&Value> = events["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| {
+                    e["reason"] == "ImageDenied" && e["regarding"]["name"] == "payments-api-2"
+                })
+                .collect();
+            assert!(
+                denied.len() <= 1,
+                "repeats aggregated into one Event: {denied:?}"
+            );
+            denied.first().is_some_and(|e| e["series"]["count"] == 5)
+        },
+    )
+    .await;
 
     // What scangate wrote reaches the real API.
     eventually_within(
