@@ -25,7 +25,10 @@ fi
 pinned() { awk -v m="$1" '$1 == m && $2 ~ /^v[0-9]/ { print $2 } $1 == "require" && $2 == m { print $3 }' "$2"; }
 k8s_version=$(pinned k8s.io/kubernetes "$tools/go.mod")
 helm_version=$(pinned helm.sh/helm/v4 "$tools/helm/go.mod")
-[ -n "$k8s_version" ] && [ -n "$helm_version" ] || { echo "cluster.sh: cannot read pinned versions" >&2; exit 1; }
+if [ -z "$k8s_version" ] || [ -z "$helm_version" ]; then
+  echo "cluster.sh: cannot read the pinned versions from $tools" >&2
+  exit 1
+fi
 major=${k8s_version#v}; major=${major%%.*}
 minor=${k8s_version#v*.}; minor=${minor%%.*}
 build_date=1970-01-01T00:00:00Z # fixed: the same inputs give the same binaries
@@ -56,4 +59,4 @@ export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
 echo "$key" >"$tmp/.key"
 rm -rf "$out"
 mv "$tmp" "$out"
-echo "cluster tools built in $(($(date +%s) - start)) s: $(ls "$out" | tr '\n' ' ')"
+echo "cluster tools built in $(($(date +%s) - start)) s: $(cd "$out" && echo *)"
