@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Only the tests against the real control plane (tests/it/cluster_real.rs):
+# Only the tests against the real control plane (tests/it/cluster_real/):
 # builds kube-apiserver, etcd, kubectl and helm if needed (scripts/deps/cluster.sh;
 # cold about 33 min on 2 shared cores, seconds when up to date) and the local
 # registry's tools, then runs the tests with the cluster required, so a

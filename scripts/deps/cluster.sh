@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real control plane for the cluster tests (tests/it/cluster_real.rs):
+# The real control plane for the cluster tests (tests/it/cluster_real/):
 # kube-apiserver, kubectl, etcd and helm built from their Go modules
 # (tests/cluster/tools, pinned) into .cache/cluster/bin. No release binaries
 # are downloaded. The build is keyed by a hash of the tools modules and this
