@@ -6,6 +6,7 @@
 mod support;
 
 mod architecture;
+mod cluster_real;
 mod cluster_serve;
 mod dev_mode;
 mod faults;
