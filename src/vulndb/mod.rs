@@ -11,6 +11,7 @@ pub mod severity;
 pub mod snapshot;
 pub mod source;
 pub mod sync;
+pub mod trivy;
 
 pub use load::{DbConfig, LoadError, load_dir};
 pub use metrics::{DbMetrics, register_metrics};
