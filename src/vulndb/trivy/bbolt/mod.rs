@@ -7,6 +7,9 @@
 //! offset is bounds-checked, and tree shape is checked as it is walked (see
 //! [`bucket`]). [`Tree::verify`] walks the whole file once and accounts for
 //! every page; a loader runs it before a new database replaces the old one.
+//! Until then, any one lookup or bucket iteration is bounded, but a walk
+//! of every nested bucket is not: two buckets of a corrupt file may share
+//! pages, so a full walk could revisit them exponentially often.
 
 pub mod bucket;
 mod meta;
