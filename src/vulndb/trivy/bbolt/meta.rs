@@ -6,6 +6,7 @@
 //! wins. Past the checksum, a meta must also be consistent with the file it
 //! is in (page size, ids inside the file) or it does not count as valid.
 
+use super::BboltError;
 use super::page::{FLAG_META, HEADER_SIZE, u16_at, u32_at, u64_at};
 use std::fmt;
 
@@ -168,9 +169,11 @@ fn consistent(meta: Meta, page_size: u32, file_len: u64) -> Result<Meta, MetaPro
 
 /// Picks the meta to read the file by: the first meta page gives the page
 /// size; if it is unreadable, the second is searched for at every power of
-/// two from 1 KiB, as bbolt does. Returns the problems with both when
-/// neither is usable.
-pub(crate) fn select(data: &[u8]) -> Result<Meta, (MetaProblem, MetaProblem)> {
+/// two from 1 KiB, as bbolt does. Like bbolt, a meta page that fails its
+/// checksum (a torn write) gives way to the other one; unlike bbolt, a
+/// sound newest meta that does not fit the file (a truncated download) is
+/// refused rather than read by the older transaction.
+pub(crate) fn select(data: &[u8]) -> Result<Meta, BboltError> {
     let file_len = data.len() as u64;
     let first = read_raw(data, 0, 0).and_then(|m| {
         if page_size_ok(m.page_size) {
@@ -189,16 +192,31 @@ pub(crate) fn select(data: &[u8]) -> Result<Meta, (MetaProblem, MetaProblem)> {
         let second = read_raw(data, 4096, 1)
             .err()
             .unwrap_or(MetaProblem::Missing);
-        return Err((first.err().unwrap_or(MetaProblem::Missing), second));
+        return Err(BboltError::NoValidMeta {
+            first: first.err().unwrap_or(MetaProblem::Missing),
+            second,
+        });
     };
-    let first = first.and_then(|m| consistent(m, page_size, file_len));
-    let second =
-        read_raw(data, page_size as usize, 1).and_then(|m| consistent(m, page_size, file_len));
-    match (first, second) {
-        (Ok(a), Ok(b)) => Ok(if b.txid > a.txid { b } else { a }),
-        (Ok(a), Err(_)) => Ok(a),
-        (Err(_), Ok(b)) => Ok(b),
-        (Err(a), Err(b)) => Err((a, b)),
+    let second = read_raw(data, page_size as usize, 1);
+    // The newest sealed meta must fit the file; an older one is a fallback
+    // only for a newest that is not sealed.
+    let newest = match (&first, &second) {
+        (Ok(a), Ok(b)) => Some(if b.txid > a.txid { *b } else { *a }),
+        (Ok(m), Err(_)) | (Err(_), Ok(m)) => Some(*m),
+        (Err(_), Err(_)) => None,
+    };
+    match newest {
+        Some(meta) => consistent(meta, page_size, file_len).map_err(|problem| {
+            BboltError::NewestMetaInconsistent {
+                slot: meta.slot,
+                txid: meta.txid,
+                problem,
+            }
+        }),
+        None => Err(BboltError::NoValidMeta {
+            first: first.err().unwrap_or(MetaProblem::Missing),
+            second: second.err().unwrap_or(MetaProblem::Missing),
+        }),
     }
 }
 

@@ -40,6 +40,12 @@ pub enum BboltError {
         first: MetaProblem,
         second: MetaProblem,
     },
+    #[error("meta page {slot} (transaction {txid}) is the newest but {problem}: truncated?")]
+    NewestMetaInconsistent {
+        slot: u8,
+        txid: u64,
+        problem: MetaProblem,
+    },
     #[error("page {id} is past the {pages} pages the meta page says are in use")]
     PageOutOfRange { id: u64, pages: u64 },
     #[error("page {id} is the meta page, not a tree page")]
@@ -101,8 +107,7 @@ pub struct Tree<'a> {
 impl<'a> Tree<'a> {
     /// Reads a bbolt file already in memory: validates the meta pages only.
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, BboltError> {
-        let meta = meta::select(data)
-            .map_err(|(first, second)| BboltError::NoValidMeta { first, second })?;
+        let meta = meta::select(data)?;
         Ok(Tree { data, meta })
     }
 
