@@ -624,7 +624,7 @@ fn random_damage_never_panics() {
             x ^= x << 17;
             x
         };
-        for _ in 0..150 {
+        for _ in 0..100 {
             let mut data = good[..in_use].to_vec();
             for _ in 0..1 + next() % 8 {
                 let at = (next() % in_use as u64) as usize;
