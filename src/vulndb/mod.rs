@@ -13,6 +13,7 @@ pub mod snapshot;
 pub(crate) mod source;
 mod stored;
 pub mod sync;
+pub mod trivy;
 
 pub use config::DbConfig;
 pub use load::{LoadError, LoadOptions, load_dir};

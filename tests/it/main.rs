@@ -35,5 +35,6 @@ mod version_properties;
 mod vulndb_osv;
 mod vulndb_snapshot;
 mod vulndb_sync;
+mod vulndb_trivy;
 mod webhook_server;
 mod webhook_tls;
