@@ -112,8 +112,20 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long a TLS handshake may take.
     pub tls_handshake_timeout: ConfigDuration,
-    /// How long a client may take to send request headers.
+    /// How long a client may take to send request headers (HTTP/1.1,
+    /// every request; also closes an HTTP/1.1 keep-alive connection that
+    /// sends nothing for as long).
     pub header_read_timeout: ConfigDuration,
+    /// From accept to the first complete request head, TLS handshake
+    /// included (HTTP/1.1 and HTTP/2); then the connection is closed.
+    pub first_request_timeout: ConfigDuration,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: ConfigDuration,
+    /// How often an HTTP/2 connection is pinged.
+    pub http2_keep_alive_interval: ConfigDuration,
+    /// How long an HTTP/2 ping may go unanswered before the connection is
+    /// closed.
+    pub http2_keep_alive_timeout: ConfigDuration,
     /// How long a client may take to send a request body; then 408.
     pub body_read_timeout: ConfigDuration,
     /// Connections served at once; more wait in the kernel's backlog.
@@ -130,6 +142,10 @@ impl Default for ServerConfig {
             max_body_bytes: 3 * 1024 * 1024,
             tls_handshake_timeout: ConfigDuration::secs(10),
             header_read_timeout: ConfigDuration::secs(10),
+            first_request_timeout: ConfigDuration::secs(5),
+            idle_timeout: ConfigDuration::secs(60),
+            http2_keep_alive_interval: ConfigDuration::secs(20),
+            http2_keep_alive_timeout: ConfigDuration::secs(10),
             body_read_timeout: ConfigDuration::secs(10),
             max_connections: 1024,
             shutdown_grace_period: ConfigDuration::secs(25),

@@ -13,14 +13,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+
+mod connection;
 
 /// Shared by every request behind one `Arc`: cloning the whole state per
 /// request (as axum does with `State`) showed up in the profile.
@@ -249,8 +249,10 @@ pub async fn start(
 }
 
 /// Accepts TLS connections and serves `app` on each (HTTP/1.1 or HTTP/2 as
-/// negotiated), until `shutdown` completes; then waits for open
-/// connections to finish their requests.
+/// negotiated, under the deadlines of [`connection`]), until `shutdown`
+/// completes; then waits for open connections to finish their requests.
+/// At most `maxConnections` are served at once: each holds a permit from
+/// accept to close, and the rest wait in the kernel's backlog.
 pub async fn serve_tls(
     app: Router,
     listener: TcpListener,
@@ -260,8 +262,10 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let max_connections = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let deadlines = connection::Deadlines::from_config(&config);
+    let (stop, stopped) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -287,42 +291,29 @@ pub async fn serve_tls(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let watcher = graceful.watcher();
-        let metrics = metrics.clone();
-        let handshake_timeout = config.tls_handshake_timeout.get();
-        let header_timeout = config.header_read_timeout.get();
+        let serve = connection::serve(
+            tcp,
+            peer,
+            acceptor.clone(),
+            app.clone(),
+            deadlines,
+            metrics.clone(),
+            stopped.clone(),
+        );
+        let open = metrics.connections_open().clone();
+        open.inc();
         tokio::spawn(async move {
-            let _permit = permit;
-            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(err)) => {
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    metrics.limit_hit("tlsHandshakeTimeout");
-                    return;
-                }
-            };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true);
-            builder.http2().timer(TokioTimer::new());
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(err) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
-            }
+            serve.await;
+            open.dec();
+            drop(permit);
         });
     }
     drop(listener);
+    let _ = stop.send(true);
+    // Every permit back means every connection is closed.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let grace = config.shutdown_grace_period.get();
-    if tokio::time::timeout(grace, graceful.shutdown())
+    if tokio::time::timeout(grace, connections.acquire_many(all))
         .await
         .is_err()
     {
