@@ -154,27 +154,25 @@ pub async fn serve(
     let opened = Instant::now();
     let first_deadline = opened + deadlines.first_request;
     let handshake_deadline = opened + deadlines.tls_handshake;
-    let stream = match tokio::time::timeout_at(
-        handshake_deadline.min(first_deadline),
-        acceptor.accept(tcp),
-    )
-    .await
-    {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(err)) => {
-            tracing::debug!(%peer, error = %err, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            let limit = if handshake_deadline <= first_deadline {
-                "tlsHandshakeTimeout"
-            } else {
-                "firstRequestTimeout"
-            };
-            close(&metrics, "handshake_timeout", limit);
-            return;
-        }
-    };
+    let stream =
+        match tokio::time::timeout_at(handshake_deadline.min(first_deadline), acceptor.accept(tcp))
+            .await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(err)) => {
+                tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                let limit = if handshake_deadline <= first_deadline {
+                    "tlsHandshakeTimeout"
+                } else {
+                    "firstRequestTimeout"
+                };
+                close(&metrics, "handshake_timeout", limit);
+                return;
+            }
+        };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let activity = Arc::new(Activity::new(opened));
     let service = Tracked {

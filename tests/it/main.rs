@@ -33,5 +33,6 @@ mod version_properties;
 mod vulndb_osv;
 mod vulndb_snapshot;
 mod vulndb_sync;
+mod webhook_hostile;
 mod webhook_server;
 mod webhook_tls;
