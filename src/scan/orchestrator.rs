@@ -205,8 +205,8 @@ impl Orchestrator {
     /// scan, it runs in its own task: a review that stops waiting at its
     /// budget does not abandon it, so a registry that never answers ends in
     /// `registryRequestTimeoutSeconds` and a cached error (`errorTtl`), not
-    /// in an endless "being scanned". Once resolved, the task starts the
-    /// digest's scan too, so that the next review finds it done or running.
+    /// in an endless "being scanned". Once resolved with nobody waiting, the
+    /// task starts the digest's scan too.
     fn start_or_join_resolution(
         &self,
         image: &ImageRef,
@@ -236,7 +236,14 @@ impl Orchestrator {
                         .await;
                 }
             }
-            if let Ok(digest) = &result {
+            // A review still waiting starts (and counts) the scan itself;
+            // with none left (the map holds the only handle) it is started
+            // here, so that a review that gave up finds it done or running.
+            let waiting = lock(&inner.resolving)
+                .get(&task_key)
+                .and_then(Shared::strong_count)
+                .unwrap_or(0);
+            if let (Ok(digest), 0..=1) = (&result, waiting) {
                 this.scan_in_background(&image, &creds, digest.clone())
                     .await;
             }
