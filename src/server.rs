@@ -179,19 +179,16 @@ impl RunningServer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("listening on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error("listening on {addr}: {cause}")]
+    Bind { addr: String, cause: std::io::Error },
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ServerError::Bind {
+        .map_err(|cause| ServerError::Bind {
             addr: addr.to_string(),
-            source,
+            cause,
         })
 }
 
@@ -205,15 +202,15 @@ pub async fn start(
 ) -> Result<RunningServer, ServerError> {
     let listener = bind(&config.listen).await?;
     let metrics_listener = bind(&config.metrics_listen).await?;
-    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+    let addr = listener.local_addr().map_err(|cause| ServerError::Bind {
         addr: config.listen.clone(),
-        source,
+        cause,
     })?;
     let metrics_addr = metrics_listener
         .local_addr()
-        .map_err(|source| ServerError::Bind {
+        .map_err(|cause| ServerError::Bind {
             addr: config.metrics_listen.clone(),
-            source,
+            cause,
         })?;
     let (stop, stopped) = watch::channel(false);
     let until_stopped = |mut rx: watch::Receiver<bool>| async move {

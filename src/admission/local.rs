@@ -77,15 +77,15 @@ impl PullCredentials for StaticCredentials {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerConfigError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: not a Docker config.json: {source}")]
+    #[error("{path}: not a Docker config.json: {cause}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{path}: registry {registry}: {reason}")]
     Entry {
@@ -114,14 +114,14 @@ struct DockerAuth {
 /// Reads `auths` of a Docker `config.json` (`auth` = base64 `user:pass`,
 /// or `username`/`password`, or an identity or registry token).
 pub fn read_docker_config(path: &Path) -> Result<Credentials, DockerConfigError> {
-    let text = std::fs::read(path).map_err(|source| DockerConfigError::Read {
+    let text = std::fs::read(path).map_err(|cause| DockerConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let config: DockerConfig =
-        serde_json::from_slice(&text).map_err(|source| DockerConfigError::Json {
+        serde_json::from_slice(&text).map_err(|cause| DockerConfigError::Json {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
     let mut entries = vec![];
     for (registry, auth) in config.auths {

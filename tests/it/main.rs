@@ -5,6 +5,7 @@
 
 mod support;
 
+mod cli_errors;
 mod cluster_serve;
 mod dev_mode;
 mod faults;
