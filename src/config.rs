@@ -77,7 +77,8 @@ pub struct OrchestratorConfig {
     pub tag_ttl: ConfigDuration,
     /// How many tag resolutions are cached.
     pub tag_cache_max_entries: u64,
-    /// How long a failed scan or resolution is remembered.
+    /// How long a failed scan or resolution is remembered: the reviews in
+    /// that time get `onScanError` without a new registry call.
     pub error_ttl: ConfigDuration,
     /// Scans running at once.
     pub max_concurrent_scans: usize,
