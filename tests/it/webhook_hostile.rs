@@ -251,7 +251,7 @@ async fn hostile(h: &Harness, i: usize) -> Option<Box<dyn HeldConnection>> {
         _ => {
             let tcp = TcpStream::connect(h.addr()).await.ok()?;
             let name = rustls_pki_types::ServerName::try_from(SERVICE_NAME).unwrap();
-            let alpn: &[u8] = if i % 3 == 1 && i % 2 == 0 {
+            let alpn: &[u8] = if i % 3 == 1 && i.is_multiple_of(2) {
                 b"h2"
             } else {
                 b"http/1.1"
