@@ -57,15 +57,13 @@ class Server:
     def __init__(self, work, first_request_timeout):
         self.port, self.metrics_port = free_port(), free_port()
         config = work / f"config-{first_request_timeout}.yaml"
-        config.write_text(
-            "server:\n"
-            f"  maxConnections: {4 * HOSTILE}\n"
-            f"  firstRequestTimeout: {first_request_timeout}\n"
-            + ("" if first_request_timeout == FIRST else
-               f"  tlsHandshakeTimeout: {first_request_timeout}\n"
-               f"  headerReadTimeout: {first_request_timeout}\n")
-            "telemetry:\n  logLevel: warn\n"
-        )
+        text = (f"server:\n  maxConnections: {4 * HOSTILE}\n"
+                f"  firstRequestTimeout: {first_request_timeout}\n")
+        if first_request_timeout != FIRST:
+            # Held: no deadline may end the hostile connections mid-phase.
+            text += (f"  tlsHandshakeTimeout: {first_request_timeout}\n"
+                     f"  headerReadTimeout: {first_request_timeout}\n")
+        config.write_text(text + "telemetry:\n  logLevel: warn\n")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--dev", "--config", str(config),
              "--listen", f"127.0.0.1:{self.port}",
