@@ -45,6 +45,7 @@ VALUE_SETS = {
         "history": {"enabled": True, "storageClassName": "fast"},
         "config": {"orchestrator": {"maxConcurrentScans": 8}},
     },
+    "network-policy": {"networkPolicy": {"enabled": True, "webhookFrom": ["10.0.0.0/24", "fd00:10::/64"], "metricsNamespace": "observability"}},
     "minimal": {"defaultPolicy": {"enabled": False}, "grafanaDashboard": {"enabled": False}, "webhook": {"matchConditions": []}},
     # scangate outside the cluster; caBundlePem is filled in by main() with a fresh CA.
     "out-of-cluster": {

@@ -13,8 +13,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,8 +33,20 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long a TLS handshake may take.
     pub tls_handshake_timeout: ConfigDuration,
-    /// How long a client may take to send request headers.
+    /// How long a client may take to send request headers (HTTP/1.1,
+    /// every request; also closes an HTTP/1.1 keep-alive connection that
+    /// sends nothing for as long).
     pub header_read_timeout: ConfigDuration,
+    /// From accept to the first complete request head, TLS handshake
+    /// included (HTTP/1.1 and HTTP/2); then the connection is closed.
+    pub first_request_timeout: ConfigDuration,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: ConfigDuration,
+    /// How often an HTTP/2 connection is pinged.
+    pub http2_keep_alive_interval: ConfigDuration,
+    /// How long an HTTP/2 ping may go unanswered before the connection is
+    /// closed.
+    pub http2_keep_alive_timeout: ConfigDuration,
     /// How long a client may take to send a request body; then 408.
     pub body_read_timeout: ConfigDuration,
     /// Connections served at once; more wait in the kernel's backlog.
@@ -53,12 +63,18 @@ impl Default for ServerConfig {
             max_body_bytes: 3 * 1024 * 1024,
             tls_handshake_timeout: ConfigDuration::secs(10),
             header_read_timeout: ConfigDuration::secs(10),
+            first_request_timeout: ConfigDuration::secs(5),
+            idle_timeout: ConfigDuration::secs(60),
+            http2_keep_alive_interval: ConfigDuration::secs(20),
+            http2_keep_alive_timeout: ConfigDuration::secs(10),
             body_read_timeout: ConfigDuration::secs(10),
             max_connections: 1024,
             shutdown_grace_period: ConfigDuration::secs(25),
         }
     }
 }
+
+mod connection;
 
 /// Shared by every request behind one `Arc`: cloning the whole state per
 /// request (as axum does with `State`) showed up in the profile.
@@ -217,19 +233,16 @@ impl RunningServer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("listening on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error("listening on {addr}: {cause}")]
+    Bind { addr: String, cause: std::io::Error },
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ServerError::Bind {
+        .map_err(|cause| ServerError::Bind {
             addr: addr.to_string(),
-            source,
+            cause,
         })
 }
 
@@ -243,15 +256,15 @@ pub async fn start(
 ) -> Result<RunningServer, ServerError> {
     let listener = bind(&config.listen).await?;
     let metrics_listener = bind(&config.metrics_listen).await?;
-    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+    let addr = listener.local_addr().map_err(|cause| ServerError::Bind {
         addr: config.listen.clone(),
-        source,
+        cause,
     })?;
     let metrics_addr = metrics_listener
         .local_addr()
-        .map_err(|source| ServerError::Bind {
+        .map_err(|cause| ServerError::Bind {
             addr: config.metrics_listen.clone(),
-            source,
+            cause,
         })?;
     let (stop, stopped) = watch::channel(false);
     let until_stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -287,8 +300,10 @@ pub async fn start(
 }
 
 /// Accepts TLS connections and serves `app` on each (HTTP/1.1 or HTTP/2 as
-/// negotiated), until `shutdown` completes; then waits for open
-/// connections to finish their requests.
+/// negotiated, under the deadlines of [`connection`]), until `shutdown`
+/// completes; then waits for open connections to finish their requests.
+/// At most `maxConnections` are served at once: each holds a permit from
+/// accept to close, and the rest wait in the kernel's backlog.
 pub async fn serve_tls(
     app: Router,
     listener: TcpListener,
@@ -298,8 +313,10 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let max_connections = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let deadlines = connection::Deadlines::from_config(&config);
+    let (stop, stopped) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -325,42 +342,29 @@ pub async fn serve_tls(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let watcher = graceful.watcher();
-        let metrics = metrics.clone();
-        let handshake_timeout = config.tls_handshake_timeout.get();
-        let header_timeout = config.header_read_timeout.get();
+        let serve = connection::serve(
+            tcp,
+            peer,
+            acceptor.clone(),
+            app.clone(),
+            deadlines,
+            metrics.clone(),
+            stopped.clone(),
+        );
+        let open = metrics.connections_open().clone();
+        open.inc();
         tokio::spawn(async move {
-            let _permit = permit;
-            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(err)) => {
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    metrics.limit_hit("tlsHandshakeTimeout");
-                    return;
-                }
-            };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true);
-            builder.http2().timer(TokioTimer::new());
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(err) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
-            }
+            serve.await;
+            open.dec();
+            drop(permit);
         });
     }
     drop(listener);
+    let _ = stop.send(true);
+    // Every permit back means every connection is closed.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let grace = config.shutdown_grace_period.get();
-    if tokio::time::timeout(grace, graceful.shutdown())
+    if tokio::time::timeout(grace, connections.acquire_many(all))
         .await
         .is_err()
     {

@@ -89,6 +89,9 @@ pub struct Metrics {
     expired_exceptions: Family<Labels, Counter>,
     scans_running: Gauge,
     scans_queued: Gauge,
+    scans_in_flight: Gauge,
+    connections_open: Gauge,
+    connections_closed: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -170,6 +173,24 @@ impl Metrics {
             "Scans waiting for a slot",
             scans_queued.clone(),
         );
+        let scans_in_flight = Gauge::default();
+        registry.register(
+            "scans_in_flight",
+            "Scans (tag resolution included) running or queued now for an image; a review says 'being scanned' only while its image's is",
+            scans_in_flight.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "HTTPS connections accepted and not yet closed",
+            connections_open.clone(),
+        );
+        let connections_closed = Family::<Labels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "HTTPS connections closed by the server, by reason (handshake_timeout, first_request_timeout, header_read_timeout, idle, keepalive_timeout, close_timeout)",
+            connections_closed.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             components: Arc::new(components),
@@ -185,6 +206,9 @@ impl Metrics {
             expired_exceptions,
             scans_running,
             scans_queued,
+            scans_in_flight,
+            connections_open,
+            connections_closed,
         }
     }
 
@@ -260,6 +284,23 @@ impl Metrics {
 
     pub fn scans_queued(&self) -> &Gauge {
         &self.scans_queued
+    }
+
+    /// Image scans in flight, resolution included (`scans_in_flight`).
+    pub fn scans_in_flight(&self) -> &Gauge {
+        &self.scans_in_flight
+    }
+
+    /// HTTPS connections open now.
+    pub fn connections_open(&self) -> &Gauge {
+        &self.connections_open
+    }
+
+    /// The server closed a connection; `reason` says which deadline.
+    pub fn connection_closed(&self, reason: &str) {
+        self.connections_closed
+            .get_or_create(&labels(&[("reason", reason)]))
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric.

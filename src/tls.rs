@@ -37,10 +37,10 @@ impl Default for TlsConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: no PEM certificate found")]
     NoCertificate { path: PathBuf },
@@ -65,9 +65,9 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// Reads a PEM chain and key and checks that they belong together.
 pub fn load_certified_key(cert: &Path, key: &Path) -> Result<(CertifiedKey, Vec<u8>), TlsError> {
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| TlsError::Read {
+        std::fs::read(path).map_err(|cause| TlsError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })
     };
     let cert_pem = read(cert)?;
@@ -220,11 +220,11 @@ pub fn write_dev_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf),
         let path = dir.join(name);
         std::fs::write(&path, contents)
             .map(|_| path.clone())
-            .map_err(|source| TlsError::Read { path, source })
+            .map_err(|cause| TlsError::Read { path, cause })
     };
-    std::fs::create_dir_all(dir).map_err(|source| TlsError::Read {
+    std::fs::create_dir_all(dir).map_err(|cause| TlsError::Read {
         path: dir.to_path_buf(),
-        source,
+        cause,
     })?;
     Ok((
         write("ca.crt", &generated.ca_pem)?,

@@ -38,11 +38,11 @@ pub struct ContainerImage {
 pub enum ExtractError {
     #[error("{kind} has no {path}")]
     Missing { kind: String, path: &'static str },
-    #[error("{kind} {path} is not a valid pod spec: {source}")]
+    #[error("{kind} {path} is not a valid pod spec: {cause}")]
     Spec {
         kind: String,
         path: &'static str,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
@@ -368,10 +368,10 @@ fn pod_spec_at(object: &RawValue, path: &[&str], kind: &str) -> Result<FoundSpec
     let mut level = LevelSeed { rest: &keys }
         .deserialize(&mut deserializer)
         .and_then(|level| deserializer.end().map(|()| level))
-        .map_err(|source| ExtractError::Spec {
+        .map_err(|cause| ExtractError::Spec {
             kind: kind.to_string(),
             path: template_path,
-            source,
+            cause,
         })?;
     let object_meta = level.metadata.take().unwrap_or_default();
     // Walk down to the pod spec; the level above it is the pod or the template.

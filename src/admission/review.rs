@@ -92,7 +92,7 @@ pub struct AdmissionRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
     #[error("body is not a valid AdmissionReview: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     #[error("apiVersion must be {API_VERSION:?}, got {0:?}")]
     ApiVersion(String),
     #[error("kind must be {KIND:?}, got {0:?}")]
@@ -183,5 +183,12 @@ impl AdmissionResponse {
             kind: KIND,
             response: self,
         }
+    }
+}
+
+/// The cause is in the message, so it is not also a `source` (printed once).
+impl From<serde_json::Error> for ReviewError {
+    fn from(error: serde_json::Error) -> Self {
+        ReviewError::Json(error)
     }
 }

@@ -18,15 +18,15 @@ use tokio::task::JoinHandle;
 /// Why `serve` could not start against the cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("reading the kubeconfig {path}: {source}")]
+    #[error("reading the kubeconfig {path}: {cause}")]
     Kubeconfig {
         path: String,
-        source: kube::config::KubeconfigError,
+        cause: kube::config::KubeconfigError,
     },
     #[error("finding the cluster (in-cluster account, KUBECONFIG or ~/.kube/config): {0}")]
-    Infer(#[from] kube::config::InferConfigError),
+    Infer(kube::config::InferConfigError),
     #[error("building the Kubernetes client: {0}")]
-    Client(#[source] kube::Error),
+    Client(kube::Error),
     #[error(
         "the {what} watch did not complete its first list within kubernetes.syncTimeout ({seconds} s); is the API server reachable and are the CRDs installed (scangate crds | kubectl apply -f -)?"
     )]
@@ -51,17 +51,17 @@ pub fn wanted(mode: ClusterMode, kubeconfig: Option<&Path>) -> bool {
 pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, ClusterError> {
     let config = match kubeconfig {
         Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|cause| {
                 ClusterError::Kubeconfig {
                     path: path.display().to_string(),
-                    source,
+                    cause,
                 }
             })?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                 .await
-                .map_err(|source| ClusterError::Kubeconfig {
+                .map_err(|cause| ClusterError::Kubeconfig {
                     path: path.display().to_string(),
-                    source,
+                    cause,
                 })?
         }
         None => kube::Config::infer().await?,
@@ -147,5 +147,12 @@ impl ClusterRuntime {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// The cause is in the message, so it is not also a `source` (printed once).
+impl From<kube::config::InferConfigError> for ClusterError {
+    fn from(error: kube::config::InferConfigError) -> Self {
+        ClusterError::Infer(error)
     }
 }

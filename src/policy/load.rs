@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyFileError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}, document {index}: {source}")]
+    #[error("{path}, document {index}: {cause}")]
     Parse {
         path: PathBuf,
         index: usize,
-        source: serde_yaml::Error,
+        cause: serde_yaml::Error,
     },
     #[error(
         "{path}, document {index}: kind {kind:?} is neither ClusterScanPolicy nor ScanException"
@@ -52,9 +52,9 @@ impl PolicyDocuments {
     pub fn read_files(paths: &[PathBuf]) -> Result<PolicyDocuments, PolicyFileError> {
         let mut docs = PolicyDocuments::default();
         for path in paths {
-            let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
+            let text = std::fs::read_to_string(path).map_err(|cause| PolicyFileError::Read {
                 path: path.clone(),
-                source,
+                cause,
             })?;
             docs.add_text(path, &text)?;
         }
@@ -64,20 +64,20 @@ impl PolicyDocuments {
     /// Adds every document of a multi-document YAML text.
     pub fn add_text(&mut self, path: &Path, text: &str) -> Result<(), PolicyFileError> {
         for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let value = serde_yaml::Value::deserialize(document).map_err(|source| {
+            let value = serde_yaml::Value::deserialize(document).map_err(|cause| {
                 PolicyFileError::Parse {
                     path: path.to_path_buf(),
                     index,
-                    source,
+                    cause,
                 }
             })?;
             if value.is_null() {
                 continue;
             }
-            let parse_err = |source| PolicyFileError::Parse {
+            let parse_err = |cause| PolicyFileError::Parse {
                 path: path.to_path_buf(),
                 index,
-                source,
+                cause,
             };
             let missing = |what, field| PolicyFileError::Metadata {
                 path: path.to_path_buf(),

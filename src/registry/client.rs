@@ -62,8 +62,8 @@ pub enum RegistryError {
         expected: String,
         actual: String,
     },
-    #[error("registry request timed out after {seconds}s (registryRequestTimeoutSeconds)")]
-    Timeout { seconds: f64 },
+    #[error("registry {registry}: no answer within {seconds}s (registryRequestTimeoutSeconds)")]
+    Timeout { registry: String, seconds: f64 },
     /// An answer larger than its limit.
     #[error("registry {registry}: {what} of {size} bytes, above {limit} ({limit_bytes})")]
     TooLarge {
@@ -305,8 +305,9 @@ impl RegistryClient {
         format!("{scheme}://{}", image.as_oci().resolve_registry())
     }
 
-    fn timeout(&self) -> RegistryError {
+    fn timeout(&self, registry: &str) -> RegistryError {
         RegistryError::Timeout {
+            registry: registry.to_string(),
             seconds: self.options.request_timeout.as_secs_f64(),
         }
     }
@@ -438,7 +439,7 @@ impl RegistryClient {
                 });
             }
             Ok((body, false)) => body,
-            Err(ReadError::Timeout) => return Err(self.timeout()),
+            Err(ReadError::Timeout) => return Err(self.timeout(&registry)),
             Err(ReadError::Body(detail)) => {
                 return Err(RegistryError::Other {
                     registry,
@@ -620,7 +621,7 @@ impl RegistryClient {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body);
         match tokio::time::timeout(self.options.request_timeout, request.send()).await {
-            Err(_) => Err(self.timeout()),
+            Err(_) => Err(self.timeout(registry)),
             Ok(Err(error)) => Err(transport::guard_error(&error)
                 .map(RegistryError::from)
                 .unwrap_or_else(|| RegistryError::Other {
@@ -672,14 +673,14 @@ impl RegistryClient {
             let response = match tokio::time::timeout(self.options.request_timeout, request.send())
                 .await
             {
-                Err(_) => return Err(Attempt::Fail(self.timeout())),
+                Err(_) => return Err(Attempt::Fail(self.timeout(registry))),
                 Ok(Err(error)) => {
                     // The resolver's refusal is the guard's, not a fault to retry.
                     if let Some(guard) = transport::guard_error(&error) {
                         return Err(Attempt::Fail(guard.into()));
                     }
                     if error.is_timeout() {
-                        return Err(Attempt::Fail(self.timeout()));
+                        return Err(Attempt::Fail(self.timeout(registry)));
                     }
                     let detail = format!("{} failed: {}", redact(&current), error_chain(&error));
                     if error.is_connect() || error.is_request() {
@@ -863,7 +864,7 @@ impl RegistryClient {
         match read_capped(response, cap, self.options.request_timeout).await {
             Ok((_, true)) => Err(too_large("more than".into())),
             Ok((bytes, false)) => Ok(bytes),
-            Err(ReadError::Timeout) => Err(self.timeout()),
+            Err(ReadError::Timeout) => Err(self.timeout(image.registry())),
             Err(ReadError::Body(detail)) => Err(RegistryError::Other {
                 registry: image.registry().to_string(),
                 detail: format!("reading a manifest: {detail}"),

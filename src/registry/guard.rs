@@ -59,12 +59,15 @@ const METADATA_HOSTS: &[&str] = &[
 ];
 
 impl RegistryPolicy {
+    /// `registry` is on `list`: the entry names it exactly, or names its
+    /// host without a port (`[::1]` lists `[::1]:5000`, as `127.0.0.1` lists
+    /// `127.0.0.1:5000`).
     fn listed(list: &[String], registry: &str) -> bool {
         let registry = registry.to_ascii_lowercase();
         let host = split_host_port(&registry).0;
         list.iter().any(|entry| {
             let entry = entry.trim().to_ascii_lowercase();
-            entry == registry || entry == host
+            entry == registry || (!has_port(&entry) && split_host_port(&entry).0 == host)
         })
     }
 
@@ -161,6 +164,16 @@ fn split_host_port(registry: &str) -> (&str, u16) {
     }
 }
 
+/// `host:port` or `[v6]:port`, not `host`, `[v6]` or a bare IPv6 address.
+fn has_port(registry: &str) -> bool {
+    match registry.strip_prefix('[') {
+        Some(rest) => rest
+            .split_once(']')
+            .is_some_and(|(_, after)| after.starts_with(':')),
+        None => registry.matches(':').count() == 1,
+    }
+}
+
 /// Names the kind of address that is refused, or `None` when it is fine.
 pub fn forbidden_kind(address: IpAddr) -> Option<&'static str> {
     match address {
@@ -225,6 +238,40 @@ mod tests {
         }
         assert!(policy.check("10.1.2.3:5000").await.is_ok());
         assert!(policy.check("[2001:db8::1]:5000").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn ipv6_registries_of_parsed_references_meet_their_ipv4_twins_rules() {
+        let policy = RegistryPolicy::default();
+        for (v6, v4) in [
+            ("[::1]:5000/app", "127.0.0.1:5000/app"),
+            ("[fe80::1]:5000/app", "169.254.10.1:5000/app"),
+            ("[FE80::abcd]/app", "169.254.0.1/app"),
+            ("[::]/app", "0.0.0.0/app"),
+            ("[::ffff:a9fe:a9fe]/app", "169.254.169.254/app"),
+        ] {
+            for text in [v6, v4] {
+                let image = crate::registry::ImageRef::parse(text).unwrap();
+                let refused = policy.check(image.registry()).await;
+                assert!(
+                    matches!(refused, Err(GuardError::ForbiddenAddress { .. })),
+                    "{text}: {refused:?}"
+                );
+            }
+        }
+        let image = crate::registry::ImageRef::parse("[2001:db8::1]:5000/app").unwrap();
+        assert!(policy.check(image.registry()).await.is_ok());
+        // Tests and dev mode reach a loopback registry by listing it.
+        let listed = RegistryPolicy {
+            insecure_registries: vec!["[::1]:5000".into()],
+            allow_registries: vec!["[fe80::1]".into()],
+            ..RegistryPolicy::default()
+        };
+        assert!(listed.check("[::1]:5000").await.is_ok());
+        assert!(listed.check("[::1]:5001").await.is_err());
+        assert!(listed.check("[fe80::1]:443").await.is_ok());
+        assert!(listed.is_insecure("[::1]:5000"));
+        assert!(!listed.is_insecure("[::1]:5001"));
     }
 
     #[tokio::test]

@@ -66,12 +66,8 @@ fn is_tag(tag: &str) -> bool {
 /// Why a local image could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: io::Error },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -85,9 +81,9 @@ pub enum LocalError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LocalError + '_ {
-    move |source| LocalError::Io {
+    move |cause| LocalError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     }
 }
 
@@ -125,9 +121,9 @@ fn read_capped(reader: impl Read, what: &str) -> Result<Vec<u8>, LocalError> {
     reader
         .take(MAX_LOCAL_JSON_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| LocalError::Io {
+        .map_err(|cause| LocalError::Io {
             path: what.to_string(),
-            source,
+            cause,
         })?;
     if bytes.len() as u64 > MAX_LOCAL_JSON_BYTES {
         return Err(LocalError::Invalid(format!(

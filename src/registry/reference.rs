@@ -1,5 +1,7 @@
 //! Image references, normalized the way Kubernetes does
-//! (`nginx` → `docker.io/library/nginx:latest`).
+//! (`nginx` → `docker.io/library/nginx:latest`). A registry may be a
+//! bracketed IPv6 address (`[::1]:5000/app`), as in the distribution
+//! reference grammar that containerd and the kubelet use.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -61,6 +63,9 @@ impl ImageRef {
         }
         if reference.trim() != reference || reference.is_empty() {
             return Err(invalid("empty or surrounded by whitespace".into()));
+        }
+        if reference.starts_with('[') {
+            return parse_bracketed(reference).map_err(invalid);
         }
         let inner: oci_client::Reference =
             reference.parse().map_err(|e| invalid(format!("{e}")))?;
@@ -126,8 +131,135 @@ impl ImageRef {
     }
 }
 
+/// Stands in for a bracketed IPv6 host while the rest of the reference is
+/// parsed by the common grammar (`.invalid` is reserved: never a real host).
+const IPV6_PLACEHOLDER: &str = "ipv6-host.invalid";
+
+/// `[IPv6](:port)?/path(:tag)?(@digest)?`. The grammar allows hex digits
+/// and colons between the brackets; the text must also be an IPv6 address
+/// (a string that is not would be pulled from nowhere). Kept as written.
+fn parse_bracketed(reference: &str) -> Result<ImageRef, String> {
+    let (host, rest) = reference
+        .strip_prefix('[')
+        .and_then(|r| r.split_once(']'))
+        .ok_or("an unclosed '[' in the registry host")?;
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+        return Err(format!("[{host}] is not an IPv6 address"));
+    }
+    if host.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(format!("[{host}] is not an IPv6 address"));
+    }
+    let (port, path) = match rest.strip_prefix(':') {
+        Some(rest) => {
+            let (port, path) = rest
+                .split_once('/')
+                .ok_or("no repository after the registry")?;
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("port {port:?} is not a number"));
+            }
+            (Some(port), path)
+        }
+        None => (
+            None,
+            rest.strip_prefix('/')
+                .ok_or("no repository after the registry")?,
+        ),
+    };
+    let placeholder = match port {
+        Some(port) => format!("{IPV6_PLACEHOLDER}:{port}/{path}"),
+        None => format!("{IPV6_PLACEHOLDER}/{path}"),
+    };
+    let parsed: oci_client::Reference = placeholder.parse().map_err(|e| format!("{e}"))?;
+    let registry = match port {
+        Some(port) => format!("[{host}]:{port}"),
+        None => format!("[{host}]"),
+    };
+    let repository = parsed.repository().to_string();
+    let inner = match (parsed.tag(), parsed.digest()) {
+        (Some(tag), Some(digest)) => oci_client::Reference::with_tag_and_digest(
+            registry,
+            repository,
+            tag.to_string(),
+            digest.to_string(),
+        ),
+        (None, Some(digest)) => {
+            oci_client::Reference::with_digest(registry, repository, digest.to_string())
+        }
+        (tag, None) => oci_client::Reference::with_tag(
+            registry,
+            repository,
+            tag.unwrap_or("latest").to_string(),
+        ),
+    };
+    let whole = inner.whole();
+    Ok(ImageRef::new(inner, whole))
+}
+
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.normalized)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn bracketed_ipv6_registries_parse_as_containerd_parses_them() {
+        let image = ImageRef::parse("[::1]:5000/app").unwrap();
+        assert_eq!(image.registry(), "[::1]:5000");
+        assert_eq!(image.repository(), "app");
+        assert_eq!(image.tag(), Some("latest"));
+        assert_eq!(image.to_string(), "[::1]:5000/app:latest");
+
+        let pinned = format!("[2001:db8::1]:5000/team/app@{DIGEST}");
+        let image = ImageRef::parse(&pinned).unwrap();
+        assert_eq!(image.registry(), "[2001:db8::1]:5000");
+        assert_eq!(image.repository(), "team/app");
+        assert_eq!(image.digest(), Some(DIGEST));
+        assert_eq!(image.tag(), None);
+        assert_eq!(image.to_string(), pinned);
+
+        let both = ImageRef::parse(&format!("[fe80::1]/app:v2@{DIGEST}")).unwrap();
+        assert_eq!(both.registry(), "[fe80::1]");
+        assert_eq!((both.tag(), both.digest()), (Some("v2"), Some(DIGEST)));
+
+        // The normalised form parses back to the same image.
+        for text in ["[::1]:5000/app", "[2001:db8::1]/a/b:v1"] {
+            let image = ImageRef::parse(text).unwrap();
+            assert_eq!(ImageRef::parse(&image.to_string()).unwrap(), image);
+        }
+        assert_eq!(
+            ImageRef::parse("[::1]:5000/app:v1")
+                .unwrap()
+                .with_digest(DIGEST)
+                .to_string(),
+            format!("[::1]:5000/app@{DIGEST}")
+        );
+    }
+
+    #[test]
+    fn malformed_bracketed_references_are_refused() {
+        for text in [
+            "[::1",
+            "[::1]",
+            "[::1]:5000",
+            "[::1]app",
+            "[::1]:/app",
+            "[::1]:50x0/app",
+            "[]/app",
+            "[g::1]/app",
+            "[::1%eth0]/app",
+            "[1:2:3:4:5:6:7:8:9]/app",
+            "[::1]:5000/App",
+            "[::1]:5000/app:",
+            "[127.0.0.1]/app",
+        ] {
+            let err = ImageRef::parse(text).expect_err(text);
+            assert!(err.to_string().contains("invalid image reference"), "{err}");
+        }
     }
 }

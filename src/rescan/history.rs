@@ -28,17 +28,15 @@ impl Default for Retention {
 /// Why the history could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("history {path}: {source}")]
+    #[error("history {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("history document {path}: {source}")]
+    #[error("history document {path}: {cause}")]
     Document {
         path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("scan time {0:?} of a history document is not an RFC 3339 timestamp")]
     Time(String),
@@ -73,9 +71,9 @@ pub fn repository_folder(image: &str) -> String {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
-    move |source| HistoryError::Io {
+    move |cause| HistoryError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -120,9 +118,9 @@ impl HistoryStore {
             .find(|(_, path)| !path.exists())
             .unwrap_or_else(|| unreachable!("the sequence of names is endless"));
         let tmp = folder.join(format!(".{name}.tmp"));
-        let bytes = serde_json::to_vec_pretty(doc).map_err(|source| HistoryError::Document {
+        let bytes = serde_json::to_vec_pretty(doc).map_err(|cause| HistoryError::Document {
             path: path.clone(),
-            source,
+            cause,
         })?;
         std::fs::write(&tmp, bytes).map_err(io_error(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_error(&path))?;
@@ -176,9 +174,7 @@ impl HistoryStore {
         let prefix = digest_prefix(digest);
         let mut entries = match documents_in(&folder) {
             Ok(entries) => entries,
-            Err(HistoryError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
+            Err(HistoryError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Vec::new());
             }
             Err(e) => return Err(e),
@@ -198,9 +194,9 @@ impl HistoryStore {
     /// One document.
     pub fn read(path: &Path) -> Result<ScanDocument, HistoryError> {
         let bytes = std::fs::read(path).map_err(io_error(path))?;
-        serde_json::from_slice(&bytes).map_err(|source| HistoryError::Document {
+        serde_json::from_slice(&bytes).map_err(|cause| HistoryError::Document {
             path: path.to_path_buf(),
-            source,
+            cause,
         })
     }
 }

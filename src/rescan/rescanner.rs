@@ -156,7 +156,7 @@ pub enum SetupError {
     #[error(transparent)]
     Interval(#[from] crate::policy::remediation::DurationError),
     #[error("starting the re-scan threads: {0}")]
-    Threads(#[from] std::io::Error),
+    Threads(std::io::Error),
 }
 
 impl Rescanner {
@@ -513,4 +513,11 @@ fn same_key(a: &Finding, b: &Finding) -> bool {
         f.location.as_ref().map_or("", |l| l.path.as_str())
     }
     a.id == b.id && a.package == b.package && a.ecosystem == b.ecosystem && path(a) == path(b)
+}
+
+/// The cause is in the message, so it is not also a `source` (printed once).
+impl From<std::io::Error> for SetupError {
+    fn from(error: std::io::Error) -> Self {
+        SetupError::Threads(error)
+    }
 }

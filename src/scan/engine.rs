@@ -212,6 +212,7 @@ impl ImageScanner {
             .unwrap_or(Err(ScanError::Timeout {
                 timeout: "scanTimeoutSeconds",
                 seconds: budget.as_secs_f64(),
+                registry: None,
             }))
     }
 
@@ -393,6 +394,7 @@ impl ImageScanner {
                         break Some(ScanError::Timeout {
                             timeout: "stallTimeoutSeconds",
                             seconds: stall.as_secs_f64(),
+                            registry: None,
                         });
                     }
                 };
@@ -644,9 +646,10 @@ fn registry_error(error: RegistryError) -> ScanError {
             expected,
             actual,
         },
-        RegistryError::Timeout { seconds } => ScanError::Timeout {
+        RegistryError::Timeout { registry, seconds } => ScanError::Timeout {
             timeout: "registryRequestTimeoutSeconds",
             seconds,
+            registry: Some(registry),
         },
         RegistryError::RetriesExhausted { .. } => ScanError::Limit {
             limit: "registryRetries",

@@ -15,9 +15,14 @@ pub enum ScanError {
     /// A named limit was exceeded (`limit` is the config key).
     #[error("limit {limit} exceeded: {detail}")]
     Limit { limit: &'static str, detail: String },
-    /// A named timeout expired (`timeout` is the config key).
-    #[error("timeout {timeout} expired after {seconds}s")]
-    Timeout { timeout: &'static str, seconds: f64 },
+    /// A named timeout expired (`timeout` is the config key), waiting for
+    /// `registry` when it was a registry that did not answer.
+    #[error("{}timeout {timeout} expired after {seconds}s", registry_prefix(.registry))]
+    Timeout {
+        timeout: &'static str,
+        seconds: f64,
+        registry: Option<String>,
+    },
     /// No vulnerability database is loaded, or it is too old.
     #[error("vulnerability database: {0}")]
     Database(String),
@@ -55,6 +60,14 @@ pub enum ScanError {
     /// A local image (`oci:`, `docker-archive:`) could not be read.
     #[error("local image: {0}")]
     Local(String),
+}
+
+/// `registry HOST: ` before a message about that registry.
+fn registry_prefix(registry: &Option<String>) -> String {
+    registry
+        .as_ref()
+        .map(|registry| format!("registry {registry}: "))
+        .unwrap_or_default()
 }
 
 impl ScanError {

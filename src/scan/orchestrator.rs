@@ -26,12 +26,14 @@ use tokio::time::Instant;
 /// lookup builds its key without allocating.
 type ScanKey = (Arc<str>, Arc<str>);
 type SharedScan = Shared<BoxFuture<'static, Result<Arc<ScanReport>, ScanError>>>;
+type SharedResolution = Shared<BoxFuture<'static, Result<Arc<str>, ScanError>>>;
 
 /// What is known about one image within the request's budget.
 #[derive(Debug, Clone)]
 pub enum Lookup {
     Scanned(Arc<ScanReport>),
-    /// Still scanning when the budget ran out; the scan continues.
+    /// Still scanning when the budget ran out; the scan (or the tag
+    /// resolution before it) is in flight and continues.
     Pending,
     Failed(ScanError),
 }
@@ -78,6 +80,8 @@ struct Inner {
     /// The database revision last seen, so that keys share one string.
     revision: ArcSwap<Arc<str>>,
     in_flight: Mutex<HashMap<ScanKey, SharedScan>>,
+    /// Normalised reference → its resolution, running in its own task.
+    resolving: Mutex<HashMap<Arc<str>, SharedResolution>>,
     permits: Arc<Semaphore>,
     queued: AtomicUsize,
     scans_started: AtomicU64,
@@ -138,6 +142,7 @@ impl Orchestrator {
                 tags,
                 tag_errors,
                 in_flight: Mutex::new(HashMap::new()),
+                resolving: Mutex::new(HashMap::new()),
                 revision: ArcSwap::from_pointee(Arc::from("")),
                 permits,
                 queued: AtomicUsize::new(0),
@@ -191,19 +196,89 @@ impl Orchestrator {
             return Err(err);
         }
         inner.metrics.cache_lookup("tag", false);
-        let resolve = async {
-            let creds = creds.credentials().await;
-            inner.scanner.resolve(image, creds).await.map(Arc::from)
-        };
-        let resolved = inner
-            .tags
-            .try_get_with(key.clone(), resolve)
+        let creds = creds.credentials().await;
+        self.start_or_join_resolution(image, creds, key.clone())
             .await
-            .map_err(|err| (*err).clone());
-        if let Err(err) = &resolved {
-            inner.tag_errors.insert(key.clone(), err.clone()).await;
+    }
+
+    /// The one resolution of `key`, started now if none is running. Like a
+    /// scan, it runs in its own task: a review that stops waiting at its
+    /// budget does not abandon it, so a registry that never answers ends in
+    /// `registryRequestTimeoutSeconds` and a cached error (`errorTtl`), not
+    /// in an endless "being scanned". Once resolved with nobody waiting, the
+    /// task starts the digest's scan too.
+    fn start_or_join_resolution(
+        &self,
+        image: &ImageRef,
+        creds: &Credentials,
+        key: Arc<str>,
+    ) -> SharedResolution {
+        let mut resolving = lock(&self.inner.resolving);
+        if let Some(resolution) = resolving.get(&key) {
+            return resolution.clone();
         }
-        resolved
+        let this = self.clone();
+        let task_key = key.clone();
+        let image = image.clone();
+        let creds = creds.clone();
+        self.inner.metrics.scans_in_flight().inc();
+        let task = tokio::spawn(async move {
+            let inner = &this.inner;
+            let result: Result<Arc<str>, ScanError> =
+                inner.scanner.resolve(&image, &creds).await.map(Arc::from);
+            match &result {
+                Ok(digest) => inner.tags.insert(task_key.clone(), digest.clone()).await,
+                Err(error) => {
+                    tracing::warn!(image = %image, %error, "tag resolution failed");
+                    inner
+                        .tag_errors
+                        .insert(task_key.clone(), error.clone())
+                        .await;
+                }
+            }
+            // A review still waiting starts (and counts) the scan itself;
+            // with none left (the map holds the only handle) it is started
+            // here, so that a review that gave up finds it done or running.
+            let waiting = lock(&inner.resolving)
+                .get(&task_key)
+                .and_then(Shared::strong_count)
+                .unwrap_or(0);
+            if let (Ok(digest), 0..=1) = (&result, waiting) {
+                this.scan_in_background(&image, &creds, digest.clone())
+                    .await;
+            }
+            lock(&inner.resolving).remove(&task_key);
+            inner.metrics.scans_in_flight().dec();
+            result
+        });
+        let resolution = async move {
+            task.await.unwrap_or_else(|err| {
+                Err(ScanError::Registry(format!(
+                    "internal: the resolution task ended abnormally: {err}"
+                )))
+            })
+        }
+        .boxed()
+        .shared();
+        resolving.insert(key, resolution.clone());
+        resolution
+    }
+
+    /// Starts the scan of `digest` unless its findings are known (cached,
+    /// failed, or matched again from an earlier revision's report).
+    async fn scan_in_background(&self, image: &ImageRef, creds: &Credentials, digest: Arc<str>) {
+        let inner = &self.inner;
+        let Some(database) = inner.scanner.database() else {
+            return;
+        };
+        let key = (digest, self.shared_revision(&database.revision));
+        if inner.reports.contains_key(&key)
+            || inner.scan_errors.contains_key(&key)
+            || inner.rematch(&key).await.is_some()
+        {
+            return;
+        }
+        drop(self.start_or_join(image, creds, key));
     }
 
     /// `revision` as the shared string the cache keys hold.
@@ -296,14 +371,11 @@ impl Orchestrator {
     /// in its own task, so it finishes (and fills the cache) even when every
     /// request waiting for it has given up.
     fn start_or_join(&self, image: &ImageRef, creds: &Credentials, key: ScanKey) -> SharedScan {
-        let mut in_flight = self
-            .inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut in_flight = lock(&self.inner.in_flight);
         if let Some(scan) = in_flight.get(&key) {
             return scan.clone();
         }
+        self.inner.metrics.scans_in_flight().inc();
         let inner = self.inner.clone();
         let task_key = key.clone();
         let image = image.clone();
@@ -321,6 +393,13 @@ impl Orchestrator {
         in_flight.insert(key, scan.clone());
         scan
     }
+}
+
+/// A map's lock; a panic elsewhere does not make the map unusable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Inner {
@@ -366,10 +445,8 @@ impl Inner {
             Err(ScanError::QueueFull { .. }) => {}
             Err(err) => self.scan_errors.insert(key.clone(), err.clone()).await,
         }
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&key);
+        lock(&self.in_flight).remove(&key);
+        self.metrics.scans_in_flight().dec();
         result
     }
 

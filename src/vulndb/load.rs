@@ -44,17 +44,15 @@ const ENTRIES_PER_UNIT: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("database root {path}: {source}")]
+    #[error("database root {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path} is not a readable zip: {source}")]
+    #[error("{path} is not a readable zip: {cause}")]
     Zip {
         path: PathBuf,
-        #[source]
-        source: zip::result::ZipError,
+        cause: zip::result::ZipError,
     },
     #[error("database root {0} holds no <Ecosystem>/all.zip")]
     Empty(PathBuf),
@@ -63,9 +61,9 @@ pub enum LoadError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
-    move |source| LoadError::Io {
+    move |cause| LoadError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -355,9 +353,9 @@ fn read_entries<R: Read + std::io::Seek>(
 /// Opens one zip for reading entries.
 fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<std::fs::File>>, LoadError> {
     let file = std::fs::File::open(path).map_err(io(path))?;
-    zip::ZipArchive::new(BufReader::new(file)).map_err(|source| LoadError::Zip {
+    zip::ZipArchive::new(BufReader::new(file)).map_err(|cause| LoadError::Zip {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 

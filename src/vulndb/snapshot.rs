@@ -15,11 +15,10 @@ const SNAPSHOT_FORMAT: u32 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("snapshot {path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
@@ -44,9 +43,9 @@ fn invalid(path: &Path, reason: impl ToString) -> SnapshotError {
 
 /// Writes `db` to `path` (temporary file, then rename).
 pub fn write_snapshot(db: &Database, path: &Path) -> Result<(), SnapshotError> {
-    let io = |source| SnapshotError::Io {
+    let io = |cause| SnapshotError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let records = db.records.iter().map(StoredRecord::from).collect();
     let stored = Stored {
@@ -85,9 +84,9 @@ pub fn write_snapshot(db: &Database, path: &Path) -> Result<(), SnapshotError> {
 
 /// Reads a snapshot written by [`write_snapshot`].
 pub fn read_snapshot(path: &Path) -> Result<Database, SnapshotError> {
-    let bytes = std::fs::read(path).map_err(|source| SnapshotError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| SnapshotError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let stored: Stored = postcard::from_bytes(&bytes).map_err(|e| invalid(path, e))?;
     if stored.format != SNAPSHOT_FORMAT {
@@ -125,7 +124,7 @@ pub fn load_with_snapshot(
     match read_snapshot(&path) {
         Ok(db) if db.revision() == revision => return Ok(db),
         Ok(_) => tracing::warn!(path = %path.display(), "snapshot holds another revision"),
-        Err(SnapshotError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(SnapshotError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => tracing::warn!(%error, "snapshot unreadable; loading the zips"),
     }
     let db = load::load_dir(root, config)?;

@@ -67,9 +67,9 @@ pub async fn open(
     metrics: &DbMetrics,
 ) -> Result<Database, OpenError> {
     if let DbSource::Mirror { url, cache_dir } = source {
-        std::fs::create_dir_all(cache_dir).map_err(|source| LoadError::Io {
+        std::fs::create_dir_all(cache_dir).map_err(|cause| LoadError::Io {
             path: cache_dir.clone(),
-            source,
+            cause,
         })?;
         let sync_config = SyncConfig {
             ecosystems: config.ecosystems.clone(),

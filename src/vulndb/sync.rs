@@ -43,38 +43,32 @@ impl Default for SyncConfig {
 pub enum SyncError {
     #[error("mirror URL {0}: only file://, http:// and https:// are supported")]
     Scheme(String),
-    #[error("mirror URL {url}: {source}")]
-    BadUrl {
-        url: String,
-        #[source]
-        source: url::ParseError,
-    },
+    #[error("mirror URL {url}: {cause}")]
+    BadUrl { url: String, cause: url::ParseError },
     #[error("no ecosystems to sync: none configured, the mirror lists none and {0} holds none")]
     NoEcosystems(PathBuf),
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
+    Client(reqwest::Error),
 }
 
 /// Why one ecosystem could not be updated.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("request failed: {0}")]
-    Http(#[source] reqwest::Error),
+    Http(reqwest::Error),
     #[error("server answered {0}")]
     Status(reqwest::StatusCode),
     #[error("larger than the limit of {0} bytes")]
     TooLarge(u64),
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("downloaded zip is unusable: {0}")]
     Corrupt(String),
@@ -115,9 +109,9 @@ fn meta_path(zip: &Path) -> PathBuf {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
-    move |source| FetchError::Io {
+    move |cause| FetchError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -126,16 +120,16 @@ pub fn parse_mirror(mirror: &str) -> Result<Url, SyncError> {
     let mut url = match Url::parse(mirror) {
         Ok(url) => url,
         Err(url::ParseError::RelativeUrlWithoutBase) => {
-            let path = std::path::absolute(mirror).map_err(|source| SyncError::Io {
+            let path = std::path::absolute(mirror).map_err(|cause| SyncError::Io {
                 path: mirror.into(),
-                source,
+                cause,
             })?;
             Url::from_directory_path(&path).map_err(|()| SyncError::Scheme(mirror.into()))?
         }
-        Err(source) => {
+        Err(cause) => {
             return Err(SyncError::BadUrl {
                 url: mirror.into(),
-                source,
+                cause,
             });
         }
     };
@@ -269,12 +263,12 @@ async fn fetch_http(
     Ok(Some(Fetched { bytes, validators }))
 }
 
-fn fetch_file(source: &Path, current: &Path, max: u64) -> Result<Option<Fetched>, FetchError> {
-    let len = std::fs::metadata(source).map_err(io_err(source))?.len();
+fn fetch_file(cause: &Path, current: &Path, max: u64) -> Result<Option<Fetched>, FetchError> {
+    let len = std::fs::metadata(cause).map_err(io_err(cause))?.len();
     if len > max {
         return Err(FetchError::TooLarge(max));
     }
-    let bytes = std::fs::read(source).map_err(io_err(source))?;
+    let bytes = std::fs::read(cause).map_err(io_err(cause))?;
     if std::fs::read(current).is_ok_and(|old| old == bytes) {
         return Ok(None);
     }
@@ -305,10 +299,10 @@ async fn sync_one(
         .join(&format!("{eco}/all.zip"))
         .map_err(|e| FetchError::Corrupt(format!("cannot form the URL: {e}")))?;
     let fetched = if url.scheme() == "file" {
-        let source = url
+        let cause = url
             .to_file_path()
             .map_err(|()| FetchError::Corrupt(format!("not a local path: {url}")))?;
-        fetch_file(&source, &target, config.max_zip_bytes)?
+        fetch_file(&cause, &target, config.max_zip_bytes)?
     } else {
         fetch_http(client, url, &previous, config.max_zip_bytes).await?
     };
@@ -339,7 +333,7 @@ fn install(eco_dir: &Path, target: &Path, fetched: Fetched) -> Result<usize, Fet
     let records = verify(tmp.path())?;
     tmp.persist(target).map_err(|e| FetchError::Io {
         path: target.to_path_buf(),
-        source: e.error,
+        cause: e.error,
     })?;
     let meta = meta_path(target);
     let json = serde_json::to_vec(&fetched.validators)
@@ -351,7 +345,7 @@ fn install(eco_dir: &Path, target: &Path, fetched: Fetched) -> Result<usize, Fet
     tmp_meta.write_all(&json).map_err(io_err(&meta))?;
     tmp_meta.persist(&meta).map_err(|e| FetchError::Io {
         path: meta.clone(),
-        source: e.error,
+        cause: e.error,
     })?;
     Ok(records)
 }

@@ -356,3 +356,123 @@ async fn every_registry_fault_ends_named_or_retried_and_reviews_stay_in_budget()
     }
     h.shutdown().await;
 }
+
+/// The scangate_scans_in_flight gauge.
+fn in_flight(metrics: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("scangate_scans_in_flight "))
+        .map_or(-1, |n| n.trim().parse().unwrap())
+}
+
+/// A registry that accepts connections and never answers (the real
+/// process, `SIGSTOP`ped after a first exchange, so the client even holds a
+/// pooled connection to it). The tag lookup and the scan of a digest both
+/// keep running after the reviews' budget, fail at
+/// `registryRequestTimeoutSeconds`, and the failure is cached: the reviews
+/// after it get `onScanError` naming the registry and the cause, and
+/// "being scanned" is said only while the in-flight gauge counts a scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_registry_ends_in_a_named_cached_error_not_in_endless_pending() {
+    let registry = TestRegistry::start();
+    let warm = registry
+        .push_http("warm", "v1", &[unique_debian_layer("warm", 1024)])
+        .await;
+    let frozen_digest = registry
+        .push_http("frozen", "v1", &[unique_debian_layer("frozen", 1024)])
+        .await;
+    assert!(frozen_digest.starts_with("sha256:"), "{frozen_digest}");
+    registry
+        .push_http("frozen", "v2", &[unique_debian_layer("frozen2", 1024)])
+        .await;
+    let (_db_dir, db) = test_db();
+    let mut scanner = scangate::scan::ScannerConfig::default();
+    scanner.registries.insecure_registries = vec![registry.address.clone()];
+    scanner.registry_request_timeout_seconds = REQUEST_SECONDS;
+    scanner.stall_timeout_seconds = STALL_SECONDS;
+    let mut options = Options::default();
+    options.config.orchestrator.scan_timeout = ConfigDuration(Duration::from_millis(500));
+    options.config.orchestrator.error_ttl = ConfigDuration::secs(60);
+    options.scanner = Some(Arc::new(ImageScanner::new(scanner, db)));
+    let mut h = Harness::start(options).await;
+    h.set_policies(POLICY);
+    let client = h.client(true);
+    let url = h.url("/validate");
+
+    // A first conversation, answered: the client now pools a connection.
+    let warm_image = format!("{}/warm:v1", registry.address);
+    let mut settled = false;
+    for round in 0..40 {
+        let (answer, _) = review(&client, &url, &format!("warm-{round}"), &warm_image).await;
+        if !message(&answer).contains("is being scanned") {
+            assert!(message(&answer).contains("DSA-TEST-1"), "{answer}");
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(settled, "the warm-up image was never scanned ({warm})");
+
+    registry.pause();
+    let stopped = Instant::now();
+    for image in [
+        format!("{}/frozen:v2", registry.address),
+        format!("{}/frozen@{frozen_digest}", registry.address),
+    ] {
+        let started = Instant::now();
+        let mut pending = 0;
+        // Set when the gauge said nothing is in flight: the next answer
+        // must then be the outcome (the scan may end between the two).
+        let mut nothing_in_flight = false;
+        let text = loop {
+            let (answer, took) = review(&client, &url, &format!("r{pending}"), &image).await;
+            assert!(
+                took < Duration::from_millis(500) + ANSWER_MARGIN,
+                "{took:?}"
+            );
+            let text = message(&answer);
+            if !text.contains("is being scanned") {
+                break text;
+            }
+            assert!(
+                !nothing_in_flight,
+                "{image}: 'being scanned' while nothing is in flight"
+            );
+            nothing_in_flight = in_flight(&h.metrics_text().await) == 0;
+            pending += 1;
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{image}: still 'being scanned' after {:?}: {text}",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert!(
+            pending >= 1,
+            "{image}: the first review waited for the timeout itself"
+        );
+        let cause = format!(
+            "registry {}: timeout registryRequestTimeoutSeconds expired",
+            registry.address
+        );
+        assert!(
+            text.contains("could not be scanned") && text.contains(&cause),
+            "{image}: {text}"
+        );
+        // Cached for errorTtl: asked again, the same error at once, no new scan.
+        let (again, took) = review(&client, &url, "again", &image).await;
+        assert!(message(&again).contains(&cause), "{again}");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        assert_eq!(in_flight(&h.metrics_text().await), 0);
+    }
+    assert!(stopped.elapsed() < Duration::from_secs(20));
+    registry.resume();
+    let metrics = h.metrics_text().await;
+    assert!(
+        metrics.contains(
+            r#"scangate_scan_limit_exceeded_total{limit="registryRequestTimeoutSeconds"} 2"#
+        ),
+        "{metrics}"
+    );
+    h.shutdown().await;
+}

@@ -417,7 +417,7 @@ fn a_failing_source_keeps_its_own_error() {
         &LayerLimits::default(),
     );
     match result {
-        Err(LayerError::Source { source, .. }) => assert_eq!(source.to_string(), "digest mismatch"),
+        Err(LayerError::Source { cause, .. }) => assert_eq!(cause.to_string(), "digest mismatch"),
         other => panic!("expected a source error, got {other:?}"),
     }
 }

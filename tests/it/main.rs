@@ -6,6 +6,7 @@
 mod support;
 
 mod architecture;
+mod cli_errors;
 mod cluster_real;
 mod cluster_serve;
 mod dev_mode;
@@ -36,5 +37,6 @@ mod vulndb_osv;
 mod vulndb_snapshot;
 mod vulndb_sync;
 mod vulndb_trivy;
+mod webhook_hostile;
 mod webhook_server;
 mod webhook_tls;

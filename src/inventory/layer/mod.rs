@@ -85,12 +85,8 @@ pub enum LayerError {
     },
     #[error("layer {digest}: corrupt: {reason}")]
     Corrupt { digest: String, reason: String },
-    #[error("layer {digest}: reading the layer failed: {source}")]
-    Source {
-        digest: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("layer {digest}: reading the layer failed: {cause}")]
+    Source { digest: String, cause: io::Error },
 }
 
 /// What the detectors found in one file.
@@ -271,8 +267,8 @@ fn classify(
     limits: &LayerLimits,
 ) -> LayerError {
     let digest = digest.to_string();
-    if let Some(source) = state.source_error.borrow_mut().take() {
-        return LayerError::Source { digest, source };
+    if let Some(cause) = state.source_error.borrow_mut().take() {
+        return LayerError::Source { digest, cause };
     }
     if state.cap_exceeded.get() {
         return LayerError::UncompressedTooLarge {

@@ -153,6 +153,25 @@ impl TestRegistry {
     }
 
     /// A `dockerconfigjson` document for this registry's credentials.
+    /// Freezes the registry process (`SIGSTOP`): the kernel still accepts
+    /// its connections, and nothing answers.
+    pub fn pause(&self) {
+        assert!(self.signal(libc::SIGSTOP), "SIGSTOP the registry");
+    }
+
+    /// Lets a paused registry run again (`SIGCONT`).
+    pub fn resume(&self) {
+        assert!(self.signal(libc::SIGCONT), "SIGCONT the registry");
+    }
+
+    fn signal(&self, signal: libc::c_int) -> bool {
+        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
+            return false;
+        };
+        // SAFETY: kill(2) on our own child, which is reaped only in drop.
+        unsafe { libc::kill(pid, signal) == 0 }
+    }
+
     pub fn docker_config_json(&self, user: &str, password: &str) -> String {
         use base64::Engine as _;
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -198,6 +217,8 @@ impl TestRegistry {
 
 impl Drop for TestRegistry {
     fn drop(&mut self) {
+        // A stopped process dies of SIGKILL too; SIGCONT is for its children.
+        self.signal(libc::SIGCONT);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
