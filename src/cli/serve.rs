@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::k8s::config::ClusterMode;
 use crate::k8s::runtime as cluster;
 use crate::policy::load::PolicyDocuments;
-use crate::ports::{PolicySet, PolicyStore};
+use crate::ports::PolicyStore;
 use crate::telemetry::LogFormat;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -132,7 +132,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     crate::telemetry::init_logging(&config.telemetry);
     let (cert, key) = tls_files(&config, args.dev)?;
     let in_cluster = cluster::wanted(config.kubernetes.mode, args.kubeconfig.as_deref());
-    let documents = PolicyDocuments::read_files(&policy_files(&args))?;
+    // Refused files stop the start: nothing is half-applied.
+    let documents = PolicyDocuments::compile_files(&policy_files(&args))?;
     if in_cluster && !(documents.policies.is_empty() && documents.exceptions.is_empty()) {
         anyhow::bail!(
             "--policy files and the cluster's ClusterScanPolicy/ScanException resources do not mix: the cluster's are used when connected (kubernetes.mode)"
@@ -144,10 +145,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         in_cluster,
         "policies loaded"
     );
-    let policies = PolicyStore::new(PolicySet {
-        policies: documents.policies,
-        exceptions: documents.exceptions,
-    });
+    let policies = PolicyStore::new(documents);
     let mut app = App::builder(config).policies(policies).build()?;
     app.open_database().await?;
 

@@ -290,13 +290,16 @@ fn regarding(event: &AdmissionEvent) -> ObjectReference {
     let api_version = match event.kind.as_str() {
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
         "Job" | "CronJob" => "batch/v1",
+        "ClusterScanPolicy" | "ScanException" => crate::policy::compile::API_VERSION,
         _ => "v1",
     };
+    // A cluster-scoped object has no namespace (its Event lives in `default`).
+    let cluster_scoped = event.kind == "ClusterScanPolicy";
     ObjectReference {
         api_version: Some(api_version.to_string()),
         kind: Some(event.kind.clone()),
         name: Some(event.name.clone()),
-        namespace: Some(event.namespace.clone()),
+        namespace: (!cluster_scoped).then(|| event.namespace.clone()),
         ..ObjectReference::default()
     }
 }

@@ -1,6 +1,8 @@
-//! Policy and exception types (the CRD specs) and the pure evaluation of
-//! findings into a verdict. No I/O here except reading policy files.
+//! Policy and exception types (the CRD specs), their validation and
+//! compilation when loaded, and the pure evaluation of findings into a
+//! verdict. No I/O here except reading policy files.
 
+pub mod compile;
 pub mod eval;
 pub mod load;
 pub mod remediation;
@@ -10,6 +12,7 @@ pub mod types;
 #[cfg(test)]
 mod eval_tests;
 
+pub use compile::{CompiledException, CompiledPolicy, InvalidObject, PolicySet, ValidationError};
 pub use eval::{BREAK_GLASS_ANNOTATION, EvalInput, ImageOutcome, ImageResult, Verdict, evaluate};
 pub use types::*;
 
