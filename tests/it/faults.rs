@@ -29,7 +29,7 @@ const MAX_MANIFEST_BYTES: usize = 64 << 10;
 /// longest case is the trickle, stopped by the whole-scan budget).
 const SETTLE: Duration = Duration::from_secs(20);
 
-const POLICY: &str = "kind: ClusterScanPolicy\nmetadata: {name: faults}\nspec: {failOn: {severity: HIGH, unknownSeverityAs: HIGH}, onScanPending: Deny, onScanError: Deny}\n";
+const POLICY: &str = "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata: {name: faults}\nspec: {failOn: {severity: HIGH, unknownSeverityAs: HIGH}, onScanPending: Deny, onScanError: Deny}\n";
 
 /// What a case must end in.
 #[derive(Debug, Clone, Copy)]

@@ -175,6 +175,7 @@ async fn cluster_scanner(
         &kubernetes,
         policies.clone(),
         ReportMetrics::default(),
+        scangate::k8s::policy_watch::PolicyMetrics::default(),
     )
     .await
     .unwrap();
