@@ -66,3 +66,47 @@ impl<'de> Deserialize<'de> for ConfigDuration {
         })
     }
 }
+
+/// For `#[serde(deserialize_with)]` on a timeout, interval or window: a
+/// [`ConfigDuration`] that must not be zero (a zero timeout or tick is a
+/// mistake, refused rather than replaced by a default).
+pub fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<ConfigDuration, D::Error> {
+    let duration = ConfigDuration::deserialize(d)?;
+    if duration.0.is_zero() {
+        return Err(serde::de::Error::custom(
+            "a duration of zero: expected a positive duration, e.g. 500ms, 8s or 5m",
+        ));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Timeout {
+        #[serde(deserialize_with = "positive")]
+        timeout: ConfigDuration,
+    }
+
+    #[test]
+    fn positive_durations_refuse_zero_and_nonsense() {
+        let read = |text: &str| serde_yaml::from_str::<Timeout>(text);
+        assert_eq!(
+            read("timeout: 500ms").unwrap().timeout.get().as_millis(),
+            500
+        );
+        for bad in [
+            "timeout: 0s",
+            "timeout: 0ms",
+            "timeout: -1s",
+            "timeout: 1.5s",
+            "timeout: 120",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let err = read("timeout: 0s").unwrap_err().to_string();
+        assert!(err.contains("expected a positive duration"), "{err}");
+    }
+}

@@ -84,7 +84,7 @@ fn cases() -> Vec<Case> {
                 blob("blob-429-retry-after-too-long"),
                 status(429, Some("60")),
             )],
-            outcome: Error("limit maxRetryAfterSeconds exceeded"),
+            outcome: Error("limit maxRetryAfter exceeded"),
         },
         Case {
             name: "blob-500-always",
@@ -121,7 +121,7 @@ fn cases() -> Vec<Case> {
                 blob("blob-stall-mid-body"),
                 Fault::StallMidBody { after: 4096 },
             )],
-            outcome: Error("timeout stallTimeoutSeconds expired"),
+            outcome: Error("timeout stallTimeout expired"),
         },
         Case {
             name: "manifest-stall-before-answer",
@@ -132,7 +132,7 @@ fn cases() -> Vec<Case> {
                 )
                 .method("GET"),
             ],
-            outcome: Error("timeout registryRequestTimeoutSeconds expired"),
+            outcome: Error("timeout registryRequestTimeout expired"),
         },
         Case {
             name: "blob-trickle",
@@ -143,7 +143,7 @@ fn cases() -> Vec<Case> {
                     every: Duration::from_millis(50),
                 },
             )],
-            outcome: Error("timeout scanTimeoutSeconds expired"),
+            outcome: Error("timeout scanTimeout expired"),
         },
         Case {
             name: "blob-wrong-digest",
@@ -256,11 +256,15 @@ async fn every_registry_fault_ends_named_or_retried_and_reviews_stay_in_budget()
     let (_db_dir, db) = test_db();
     let mut scanner = scangate::scan::ScannerConfig::default();
     scanner.registries.insecure_registries = vec![proxy.address.clone()];
-    scanner.stall_timeout_seconds = STALL_SECONDS;
-    scanner.registry_request_timeout_seconds = REQUEST_SECONDS;
-    scanner.scan_timeout_seconds = WHOLE_SCAN_SECONDS;
-    scanner.registry_retry_backoff_seconds = RETRY_BACKOFF_SECONDS;
-    scanner.max_retry_after_seconds = MAX_RETRY_AFTER_SECONDS;
+    scanner.stall_timeout = scangate::model::ConfigDuration(Duration::from_secs_f64(STALL_SECONDS));
+    scanner.registry_request_timeout =
+        scangate::model::ConfigDuration(Duration::from_secs_f64(REQUEST_SECONDS));
+    scanner.scan_timeout =
+        scangate::model::ConfigDuration(Duration::from_secs_f64(WHOLE_SCAN_SECONDS));
+    scanner.registry_retry_backoff =
+        scangate::model::ConfigDuration(Duration::from_secs_f64(RETRY_BACKOFF_SECONDS));
+    scanner.max_retry_after =
+        scangate::model::ConfigDuration(Duration::from_secs_f64(MAX_RETRY_AFTER_SECONDS));
     scanner.max_manifest_bytes = MAX_MANIFEST_BYTES;
     scanner.max_parallel_layer_downloads = cases.len();
     let mut options = Options::default();
@@ -346,11 +350,11 @@ async fn every_registry_fault_ends_named_or_retried_and_reviews_stay_in_budget()
         r#"scangate_registry_retries_total{reason="502"} 1"#,
         r#"scangate_registry_retries_total{reason="connection"} 1"#,
         r#"scangate_scan_limit_exceeded_total{limit="registryRetries"} 1"#,
-        r#"scangate_scan_limit_exceeded_total{limit="maxRetryAfterSeconds"} 1"#,
+        r#"scangate_scan_limit_exceeded_total{limit="maxRetryAfter"} 1"#,
         r#"scangate_scan_limit_exceeded_total{limit="maxRegistryRedirects"} 1"#,
-        r#"scangate_scan_limit_exceeded_total{limit="stallTimeoutSeconds"} 1"#,
-        r#"scangate_scan_limit_exceeded_total{limit="registryRequestTimeoutSeconds"} 1"#,
-        r#"scangate_scan_limit_exceeded_total{limit="scanTimeoutSeconds"} 1"#,
+        r#"scangate_scan_limit_exceeded_total{limit="stallTimeout"} 1"#,
+        r#"scangate_scan_limit_exceeded_total{limit="registryRequestTimeout"} 1"#,
+        r#"scangate_scan_limit_exceeded_total{limit="scanTimeout"} 1"#,
     ] {
         assert!(metrics.contains(line), "missing {line}\n{metrics}");
     }
