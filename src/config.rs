@@ -96,10 +96,19 @@ impl Config {
     }
 }
 
-/// Reads the whole configuration; unknown keys are refused everywhere.
+/// Reads the whole configuration; unknown keys are refused everywhere, and
+/// an error names the key's path (`scanner.scanTimeout: …`).
 fn from_value(value: serde_yaml::Value) -> Result<Config, serde_yaml::Error> {
     refuse_unknown_scanner_keys(&value)?;
-    serde_yaml::from_value(value)
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if path == "." {
+            inner
+        } else {
+            <serde_yaml::Error as serde::de::Error>::custom(format!("{path}: {inner}"))
+        }
+    })
 }
 
 /// `scanner:` flattens other settings into one section, across which

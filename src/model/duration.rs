@@ -58,12 +58,44 @@ impl Serialize for ConfigDuration {
 
 impl<'de> Deserialize<'de> for ConfigDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        ConfigDuration::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: expected a number and a unit (ms, s, m, h, d, w), e.g. 8s"
-            ))
-        })
+        d.deserialize_any(DurationVisitor)
+    }
+}
+
+/// Reads the text form; a bare number gets a message naming the unit it
+/// lacks rather than serde's "expected a string".
+struct DurationVisitor;
+
+const EXPECTED: &str = "a number and a unit (ms, s, m, h, d, w), e.g. 8s";
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = ConfigDuration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a duration: {EXPECTED}")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ConfigDuration, E> {
+        ConfigDuration::parse(text)
+            .ok_or_else(|| E::custom(format!("invalid duration {text:?}: expected {EXPECTED}")))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ConfigDuration, E> {
+        Err(E::custom(format!(
+            "invalid duration {n}: a unit is missing; write e.g. {n}s (units: ms, s, m, h, d, w)"
+        )))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<ConfigDuration, E> {
+        Err(E::custom(format!(
+            "invalid duration {n}: expected {EXPECTED}"
+        )))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<ConfigDuration, E> {
+        Err(E::custom(format!(
+            "invalid duration {n}: expected {EXPECTED}"
+        )))
     }
 }
 
@@ -108,5 +140,10 @@ mod tests {
         }
         let err = read("timeout: 0s").unwrap_err().to_string();
         assert!(err.contains("expected a positive duration"), "{err}");
+        let err = read("timeout: 120").unwrap_err().to_string();
+        assert!(
+            err.contains("a unit is missing") && err.contains("120s"),
+            "{err}"
+        );
     }
 }
