@@ -226,7 +226,7 @@ mod tests {
                 "leaseDurationSeconds",
             ),
             ("kubernetes:\n  reports:\n    enable: true\n", "enable"),
-            ("rescan:\n  retention:\n    maxAge: 1d\n", "maxAge"),
+            ("rescan:\n  retention:\n    maxAgeDays: 180\n", "maxAgeDays"),
             (
                 "rescan:\n  alertSinks:\n    - {name: a, url: 'http://x', requestTimeoutMillis: 5}\n",
                 "requestTimeoutMillis",

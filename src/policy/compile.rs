@@ -75,27 +75,27 @@ impl fmt::Display for Origin {
 #[derive(Debug, thiserror::Error)]
 pub enum ValidationError {
     #[error("{origin}: apiVersion {found:?}: expected {API_VERSION}")]
-    ApiVersion { origin: Origin, found: String },
+    ApiVersion { origin: Box<Origin>, found: String },
     #[error("{origin}: kind {found:?}: expected {POLICY_KIND} or {EXCEPTION_KIND}")]
-    Kind { origin: Origin, found: String },
+    Kind { origin: Box<Origin>, found: String },
     /// A field is unknown, missing or of the wrong type.
     #[error("{origin}: {path}")]
     Shape {
-        origin: Origin,
+        origin: Box<Origin>,
         path: String,
         #[source]
         source: serde_json::Error,
     },
     #[error("{origin}: {path}: {problem}: expected {expected}")]
     Rule {
-        origin: Origin,
+        origin: Box<Origin>,
         path: String,
         problem: &'static str,
         expected: &'static str,
     },
     #[error("{origin}: {path}")]
     Duration {
-        origin: Origin,
+        origin: Box<Origin>,
         path: String,
         #[source]
         source: DurationError,
@@ -104,15 +104,15 @@ pub enum ValidationError {
         "{origin}: {path}: glob {pattern:?} does not compile (expected a glob such as registry.example.com/team/*)"
     )]
     Glob {
-        origin: Origin,
+        origin: Box<Origin>,
         path: String,
         pattern: String,
         #[source]
-        source: globset::Error,
+        source: Box<globset::Error>,
     },
     #[error("{origin}: {path}: {value:?} is not a date: expected YYYY-MM-DD, e.g. 2026-12-31")]
     Date {
-        origin: Origin,
+        origin: Box<Origin>,
         path: String,
         value: String,
         #[source]
@@ -120,7 +120,7 @@ pub enum ValidationError {
     },
     #[error("{origin}: spec.namespaceSelector")]
     Selector {
-        origin: Origin,
+        origin: Box<Origin>,
         #[source]
         source: SelectorError,
     },
@@ -136,7 +136,7 @@ impl ValidationError {
             | ValidationError::Duration { origin, .. }
             | ValidationError::Glob { origin, .. }
             | ValidationError::Date { origin, .. }
-            | ValidationError::Selector { origin, .. } => origin,
+            | ValidationError::Selector { origin, .. } => origin.as_ref(),
         }
     }
 }
@@ -379,13 +379,13 @@ pub fn parse<T: DeserializeOwned>(
     let found = value.get("apiVersion").and_then(Value::as_str);
     if found != Some(API_VERSION) {
         return Err(ValidationError::ApiVersion {
-            origin: origin.clone(),
+            origin: Box::new(origin.clone()),
             found: found.unwrap_or_default().into(),
         });
     }
     if kind_of(value) != kind {
         return Err(ValidationError::Kind {
-            origin: origin.clone(),
+            origin: Box::new(origin.clone()),
             found: kind_of(value).into(),
         });
     }
@@ -393,7 +393,7 @@ pub fn parse<T: DeserializeOwned>(
         for key in fields.keys() {
             if !["apiVersion", "kind", "metadata", "spec", "status"].contains(&key.as_str()) {
                 return Err(ValidationError::Rule {
-                    origin: origin.clone(),
+                    origin: Box::new(origin.clone()),
                     path: key.clone(),
                     problem: "unknown field",
                     expected: "apiVersion, kind, metadata, spec",
@@ -404,7 +404,7 @@ pub fn parse<T: DeserializeOwned>(
     serde_path_to_error::deserialize(value.clone()).map_err(|error| {
         let path = error.path().to_string();
         ValidationError::Shape {
-            origin: origin.clone(),
+            origin: Box::new(origin.clone()),
             path,
             source: error.into_inner(),
         }
@@ -423,7 +423,7 @@ pub fn compile_policy(
     }
     let selector = Selector::compile(spec.namespace_selector.as_ref()).map_err(|source| {
         ValidationError::Selector {
-            origin: origin.clone(),
+            origin: Box::new(origin.clone()),
             source,
         }
     })?;
@@ -520,7 +520,7 @@ pub fn compile_exception(
         .trim()
         .parse::<jiff::civil::Date>()
         .map_err(|source| ValidationError::Date {
-            origin: origin.clone(),
+            origin: Box::new(origin.clone()),
             path: "spec.expires".into(),
             value: spec.expires.clone(),
             source,
@@ -544,7 +544,7 @@ fn rule(
     expected: &'static str,
 ) -> ValidationError {
     ValidationError::Rule {
-        origin: origin.clone(),
+        origin: Box::new(origin.clone()),
         path: path.into(),
         problem,
         expected,
@@ -557,7 +557,7 @@ fn duration(
     origin: &Origin,
 ) -> Result<jiff::SignedDuration, ValidationError> {
     parse_duration(text).map_err(|source| ValidationError::Duration {
-        origin: origin.clone(),
+        origin: Box::new(origin.clone()),
         path: path.into(),
         source,
     })
@@ -582,11 +582,97 @@ fn globs(
                 .build()
                 .map(|g| g.compile_matcher())
                 .map_err(|source| ValidationError::Glob {
-                    origin: origin.clone(),
+                    origin: Box::new(origin.clone()),
                     path,
                     pattern: pattern.clone(),
-                    source,
+                    source: Box::new(source),
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn policy(name: &str, spec: Value) -> Value {
+        json!({"apiVersion": API_VERSION, "kind": POLICY_KIND, "metadata": {"name": name}, "spec": spec})
+    }
+
+    fn labels(env: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("env".to_string(), env.to_string())])
+    }
+
+    #[test]
+    fn an_invalid_cluster_policy_is_kept_with_what_can_be_read() {
+        let set = PolicySet::from_objects(
+            &[
+                policy("ok", json!({"failOn": {"severity": "HIGH"}})),
+                // Readable selector and mode: it selects prod, and only warns.
+                policy(
+                    "audit-typo",
+                    json!({"mode": "Audit", "namespaceSelector": {"matchLabels": {"env": "prod"}},
+                        "exemptImage": ["a"]}),
+                ),
+                // Unreadable selector: every namespace; unreadable mode: Enforce.
+                policy(
+                    "selector-typo",
+                    json!({"mode": "enforce", "namespaceSelector": {"matchLabel": {"env": "prod"}}}),
+                ),
+            ],
+            &[json!({"apiVersion": API_VERSION, "kind": EXCEPTION_KIND,
+                "metadata": {"name": "x", "namespace": "shop"},
+                "spec": {"vulnerabilities": ["*"], "reason": "r", "expires": "2030-01-01"}})],
+        );
+        assert_eq!(set.policies.len(), 3);
+        assert!(set.policies[0].invalid.is_none());
+        let audit = &set.policies[1];
+        assert_eq!(audit.mode, PolicyMode::Audit);
+        assert!(audit.selector.matches(&labels("prod")) && !audit.selector.matches(&labels("dev")));
+        assert!(
+            audit.invalid.as_deref().unwrap().starts_with(
+                "ClusterScanPolicy audit-typo: spec.exemptImage: unknown field `exemptImage`"
+            ),
+            "{:?}",
+            audit.invalid
+        );
+        let typo = &set.policies[2];
+        assert_eq!(typo.mode, PolicyMode::Enforce);
+        assert!(
+            typo.selector.matches(&labels("dev")),
+            "fails closed: every namespace"
+        );
+        assert!(
+            set.exceptions.is_empty(),
+            "an invalid exception exempts nothing"
+        );
+        assert_eq!(set.invalid_count(POLICY_KIND), 2);
+        assert_eq!(set.invalid_count(EXCEPTION_KIND), 1);
+        let exception = set
+            .invalid
+            .iter()
+            .find(|o| o.kind == EXCEPTION_KIND)
+            .unwrap();
+        assert_eq!(exception.namespace.as_deref(), Some("shop"));
+        assert!(
+            exception
+                .message
+                .starts_with("ScanException shop/x: spec: missing field `images`"),
+            "{}",
+            exception.message
+        );
+    }
+
+    #[test]
+    fn the_wrong_api_version_or_kind_is_invalid() {
+        let mut old = policy("old", json!({}));
+        old["apiVersion"] = json!("scangate.dev/v1");
+        let set = PolicySet::from_objects(&[old], &[]);
+        assert_eq!(
+            set.invalid[0].message,
+            "ClusterScanPolicy old: apiVersion \"scangate.dev/v1\": expected scangate.dev/v1alpha1"
+        );
+    }
 }

@@ -151,7 +151,7 @@ impl PolicyDocuments {
             }
             other => {
                 return Err(ValidationError::Kind {
-                    origin,
+                    origin: Box::new(origin),
                     found: other.to_string(),
                 });
             }

@@ -249,7 +249,8 @@ mod controller {
             },
         );
         let mut registry = prometheus_client::registry::Registry::default();
-        let policies = PolicyStore::new(PolicySet::compile(&[policy.clone()], &[]).unwrap());
+        let policies =
+            PolicyStore::new(PolicySet::compile(std::slice::from_ref(&policy), &[]).unwrap());
         let controller = RescanController::new(
             rescanner,
             scanner,
