@@ -150,7 +150,7 @@ struct Rebuild {
 
 impl Rebuild {
     fn publish(&self) {
-        let values = |store: &Store<DynamicObject>| {
+        let documents = |store: &Store<DynamicObject>, kind: &str| {
             let mut objects: Vec<Arc<DynamicObject>> = store.state();
             // A stable order makes verdicts and messages reproducible.
             objects.sort_by(|a, b| {
@@ -158,10 +158,13 @@ impl Rebuild {
             });
             objects
                 .iter()
-                .filter_map(|o| serde_json::to_value(&**o).ok())
+                .map(|o| document(o, kind))
                 .collect::<Vec<_>>()
         };
-        let set = PolicySet::from_objects(&values(&self.policies), &values(&self.exceptions));
+        let set = PolicySet::from_objects(
+            &documents(&self.policies, POLICY_KIND),
+            &documents(&self.exceptions, EXCEPTION_KIND),
+        );
         self.report(&set.invalid);
         self.reporting.metrics.set(&set);
         self.store.replace(set);
@@ -215,6 +218,27 @@ impl Rebuild {
         }
         *reported = now;
     }
+}
+
+/// The object as the document the loader checks. List items may omit
+/// `apiVersion` and `kind`: those of the watched resource are used. An
+/// object that cannot be written out becomes one that is refused (its
+/// name only), never one that is dropped.
+fn document(object: &DynamicObject, kind: &str) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap_or_else(|error| {
+        tracing::error!(%error, kind, name = ?object.meta().name, "cannot read a policy object");
+        serde_json::json!({"metadata": {"name": object.meta().name, "namespace": object.meta().namespace}})
+    });
+    if let Some(fields) = value.as_object_mut()
+        && object.types.is_none()
+    {
+        fields.insert(
+            "apiVersion".into(),
+            crate::policy::compile::API_VERSION.into(),
+        );
+        fields.insert("kind".into(), kind.into());
+    }
+    value
 }
 
 async fn drive<S>(stream: S, rebuild: Arc<Rebuild>, kind: &'static str)
