@@ -284,6 +284,8 @@ mod tests {
             "scanner:\n  stallTimeout: 0s\n",
             "kubernetes:\n  events:\n    flushInterval: 0s\n",
             "kubernetes:\n  leaderElection:\n    leaseDuration: 1.5s\n",
+            "kubernetes:\n  leaderElection:\n    leaseDuration: 1500ms\n",
+            "kubernetes:\n  leaderElection:\n    leaseDuration: 2s\n",
             "rescan:\n  alertSinks:\n    - {name: a, url: 'http://x', requestTimeout: 0ms}\n",
         ] {
             assert!(Config::parse(bad).is_err(), "{bad}");

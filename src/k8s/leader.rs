@@ -31,13 +31,15 @@ impl LeaderConfig {
     }
 }
 
-/// A positive whole number of seconds (`15s`, `1m`): the Lease counts in
-/// seconds, so `1500ms` would be silently rounded.
+/// A whole number of seconds, 3 or more (`15s`, `1m`): the Lease counts in
+/// seconds, so `1500ms` would be silently rounded, and it is renewed every
+/// third of its duration.
 fn lease_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConfigDuration, D::Error> {
     let duration = crate::model::positive_duration(d)?;
-    if duration.get().subsec_nanos() != 0 || duration.get().as_secs() > i32::MAX as u64 {
+    let seconds = duration.get().as_secs();
+    if duration.get().subsec_nanos() != 0 || !(3..=i32::MAX as u64).contains(&seconds) {
         return Err(serde::de::Error::custom(format!(
-            "leaseDuration {duration}: expected whole seconds, e.g. 15s or 1m"
+            "leaseDuration {duration}: expected whole seconds, at least 3s (renewed every third), e.g. 15s or 1m"
         )));
     }
     Ok(duration)

@@ -5,6 +5,7 @@
 pub mod compile;
 pub mod eval;
 pub mod load;
+pub mod refusal;
 pub mod remediation;
 pub mod selector;
 pub mod types;

@@ -181,6 +181,11 @@ pub struct ScanExceptionSpec {
     pub expires: String,
 }
 
+/// The one API version of the policy resources.
+pub const API_VERSION: &str = "scangate.dev/v1alpha1";
+pub const POLICY_KIND: &str = "ClusterScanPolicy";
+pub const EXCEPTION_KIND: &str = "ScanException";
+
 /// A positive whole number and a unit: the one duration syntax
 /// ([`crate::model::ConfigDuration`]), zero excluded.
 pub const DURATION_PATTERN: &str = "^[0-9]*[1-9][0-9]*(ms|s|m|h|d|w)$";
