@@ -427,6 +427,29 @@ def detector_seeds():
     put("detectors", "os-release", bytes([DETECTOR_PATH["os-release"]]) + read("/etc/os-release"))
 
 
+# --- bbolt ---------------------------------------------------------------
+
+def bbolt_seeds():
+    """Small bbolt files written by the real Go bbolt (tests/tools/trivydb-writer,
+    built by scripts/deps/trivydb.sh) with 1 KiB pages, cut to the pages in use."""
+    writer = os.path.join(ROOT, ".cache", "tools", "bin", "trivydb-writer")
+    trivy = os.path.join(DATA, "trivydb")
+    runs = {
+        "empty": ["synthetic", "-case", "empty"],
+        "deep": ["synthetic", "-case", "deep"],
+        "fixtures-debian": ["fixtures", os.path.join(trivy, "debian.yaml"),
+                            os.path.join(trivy, "data-source.yaml")],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, args in runs.items():
+            db = os.path.join(tmp, name + ".db")
+            subprocess.run([writer, args[0], "-o", db, "-page-size", "1024"] + args[1:], check=True)
+            data = read(db)
+            page_size = struct.unpack_from("<I", data, 16 + 8)[0]
+            pages = max(struct.unpack_from("<Q", data, at + 16 + 40)[0] for at in (0, page_size))
+            put("bbolt_file", name, data[: pages * page_size])
+
+
 def main():
     if os.path.isdir(OUT):
         for target in os.listdir(OUT):
@@ -441,6 +464,7 @@ def main():
     layer_seeds()
     osv_seeds()
     detector_seeds()
+    bbolt_seeds()
     total = 0
     for target in sorted(written):
         size = sum(s for _, s in written[target])

@@ -46,7 +46,16 @@ VALUE_SETS = {
         "config": {"orchestrator": {"maxConcurrentScans": 8}},
     },
     "minimal": {"defaultPolicy": {"enabled": False}, "grafanaDashboard": {"enabled": False}, "webhook": {"matchConditions": []}},
+    # scangate outside the cluster; caBundlePem is filled in by main() with a fresh CA.
+    "out-of-cluster": {
+        "webhook": {"url": "https://scangate.example.com:8443/"},
+        "mutating": {"enabled": True},
+        "history": {"enabled": True},
+        "serviceMonitor": {"enabled": True},
+    },
 }
+# Kinds that run or reach scangate in the cluster: none in out-of-cluster mode.
+IN_CLUSTER_KINDS = {"Deployment", "Service", "Secret", "PodDisruptionBudget", "PersistentVolumeClaim", "ServiceMonitor"}
 
 # Generated TLS material differs on every render; manifests/ holds
 # placeholders that the user replaces (or uses cert-manager).
@@ -111,6 +120,39 @@ def check_config(rendered, label, binary, problems):
     problems.append(f"{label}: no scangate ConfigMap rendered")
 
 
+def test_ca_pem():
+    """A throwaway self-signed CA certificate (PEM) for webhook.caBundlePem."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        cert = Path(tmp) / "ca.crt"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-days", "1", "-subj", "/CN=check-chart", "-keyout", str(Path(tmp) / "ca.key"), "-out", str(cert)],
+            check=True, capture_output=True)
+        return cert.read_text()
+
+
+def check_out_of_cluster(rendered, values, problems):
+    """webhook.url: webhooks call the URL with the given CA; nothing of scangate runs in the cluster."""
+    import base64
+    base = values["webhook"]["url"].rstrip("/")
+    ca = base64.b64encode(values["webhook"]["caBundlePem"].encode()).decode()
+    webhooks = 0
+    for obj in yaml.safe_load_all(rendered):
+        if not obj:
+            continue
+        if obj["kind"] in IN_CLUSTER_KINDS:
+            problems.append(f"out-of-cluster: renders {obj['kind']}/{obj['metadata']['name']}")
+        for hook in obj.get("webhooks", []):
+            webhooks += 1
+            config = hook["clientConfig"]
+            path = "/validate" if obj["kind"] == "ValidatingWebhookConfiguration" else "/mutate"
+            if config != {"url": base + path, "caBundle": ca}:
+                problems.append(f"out-of-cluster: {hook['name']} clientConfig is {config}")
+    if webhooks != 2:
+        problems.append(f"out-of-cluster: {webhooks} webhooks rendered, expected validating and mutating")
+
+
 def main():
     update = "--update" in sys.argv[1:]
     problems = []
@@ -122,6 +164,7 @@ def main():
     problems += [f"helm lint: {e}" for e in report.get("errors") or []]
 
     binary = os.environ.get("SCANGATE_BIN", str(ROOT / "target" / "debug" / "scangate"))
+    VALUE_SETS["out-of-cluster"]["webhook"]["caBundlePem"] = test_ca_pem()
     default_render = None
     for label, values in VALUE_SETS.items():
         try:
@@ -131,6 +174,8 @@ def main():
             continue
         validate(rendered, label, problems)
         check_config(rendered, label, binary, problems)
+        if label == "out-of-cluster":
+            check_out_of_cluster(rendered, values, problems)
         if label == "default":
             default_render = rendered
     for crd in yaml.safe_load_all(CRDS.read_text()):

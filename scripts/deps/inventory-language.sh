@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real tools and files for tests/it/inventory_language.rs: Python (importlib
 # oracle), npm (npm ls), Ruby (gem list), Debian Java jars with their
-# maven-repo poms, Composer (offline install from path repositories), and
+# maven-repo poms (with and without pom.properties), Composer (offline install from path repositories), and
 # cargo-auditable under .cache/ for the Rust sample binary.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -14,6 +14,10 @@ command -v gem >/dev/null || need+=(ruby)
 command -v composer >/dev/null || need+=(composer)
 [ -e /usr/share/java/commons-lang3.jar ] || need+=(libcommons-lang3-java)
 [ -e /usr/share/java/jackson-databind.jar ] || need+=(libjackson2-databind-java)
+# Debian's own builds without pom.properties: the Java coordinate test.
+[ -e /usr/share/java/commons-collections3.jar ] || need+=(libcommons-collections3-java)
+[ -e /usr/share/java/log4j-1.2.jar ] || need+=(liblog4j1.2-java)
+[ -e /usr/share/java/spring3-core.jar ] || need+=(libspring-core-java)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null

@@ -2,12 +2,12 @@
 //! workload templates, and response building (deny message, warnings,
 //! audit annotations).
 
-pub mod config;
-pub mod handler;
+pub(crate) mod config;
+pub(crate) mod handler;
 pub mod images;
 pub mod local;
-pub mod mutate;
-pub mod response;
+pub(crate) mod mutate;
+pub(crate) mod response;
 pub mod review;
 
 pub use config::WebhookConfig;

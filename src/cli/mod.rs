@@ -1,13 +1,13 @@
 //! The command-line interface: one module per subcommand, each with its
 //! clap arguments and a `run` that calls the library.
 
-pub mod crds;
-pub mod db;
-pub mod diff;
-pub mod policy;
-pub mod report;
-pub mod scan;
-pub mod serve;
+pub(crate) mod crds;
+pub(crate) mod db;
+pub(crate) mod diff;
+pub(crate) mod policy;
+pub(crate) mod report;
+pub(crate) mod scan;
+pub(crate) mod serve;
 
 use clap::{Parser, Subcommand};
 

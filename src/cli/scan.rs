@@ -11,7 +11,7 @@ use crate::policy::{
     ImageOutcome, ImageResult, PolicyMode, PolicySet, Verdict, evaluate,
 };
 use crate::registry::Credentials;
-use crate::registry::docker_config::parse_docker_config;
+use crate::registry::docker_config::read_docker_config;
 use crate::registry::local::ImageSource;
 use crate::scan::Scanner;
 use crate::scan::engine::ImageScanner;
@@ -298,11 +298,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("--platform {platform:?}: {e:?}"))?;
     }
     let creds = match &args.docker_config {
-        Some(path) => {
-            let json =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            parse_docker_config(&json)?
-        }
+        Some(path) => read_docker_config(path)?,
         None => Credentials::anonymous(),
     };
     let scanner = ImageScanner::new(config, db);

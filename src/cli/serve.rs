@@ -1,12 +1,12 @@
 //! `scangate serve`: the admission webhook.
 
-use crate::admission::local::read_docker_config;
 use crate::app::{Adapters, App};
 use crate::config::Config;
 use crate::k8s::config::ClusterMode;
 use crate::k8s::runtime as cluster;
 use crate::policy::load::PolicyDocuments;
 use crate::ports::PolicyStore;
+use crate::registry::docker_config::read_docker_config;
 use crate::telemetry::LogFormat;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -8,8 +8,8 @@
 
 pub mod assemble;
 pub mod detectors;
-pub mod layer;
-pub mod purl;
+pub(crate) mod layer;
+pub(crate) mod purl;
 
 pub use assemble::assemble;
 pub use detectors::{DetectError, Detected, Detector, FileMeta};

@@ -13,6 +13,6 @@ pub mod pull_secrets;
 pub mod report;
 pub mod report_writer;
 pub mod reporting_scanner;
-pub mod running_images;
+pub(crate) mod running_images;
 pub mod runtime;
 pub mod stored_reports;

@@ -232,7 +232,7 @@ impl Finding {
 /// The result of scanning one image digest against one database revision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanReport {
-    /// The reference as it was asked for, normalised.
+    /// The reference as it was asked for, normalized.
     pub image: String,
     /// `sha256:…` of the manifest that was scanned.
     pub digest: String,

@@ -20,7 +20,7 @@ pub const BREAK_GLASS_ANNOTATION: &str = "scangate.dev/break-glass";
 pub struct ImageOutcome {
     /// The reference as written in the object.
     pub reference: String,
-    /// The normalised reference (`docker.io/library/nginx:1.27`), shared
+    /// The normalized reference (`docker.io/library/nginx:1.27`), shared
     /// with the parsed reference.
     pub normalized: Arc<str>,
     /// The resolved manifest digest, when resolution succeeded.
@@ -413,7 +413,7 @@ impl<'a> NamespaceExceptions<'a> {
     }
 
     /// True if an active exception covers `finding` in the image named
-    /// `reference` (normalised: `normalized`).
+    /// `reference` (normalized: `normalized`).
     pub fn covers(&self, reference: &str, normalized: &str, finding: &Finding) -> bool {
         self.index
             .covers(reference, normalized, finding, &mut Vec::new())
@@ -428,7 +428,7 @@ fn in_scope(ex: &CompiledException, namespace: &str, cluster_wide: &[String]) ->
     granted && (ex.namespaces.is_empty() || ex.namespaces.iter().any(|ns| ns == namespace))
 }
 
-/// Globs are tried against the reference as written and as normalised.
+/// Globs are tried against the reference as written and as normalized.
 fn matches_any(globs: &[GlobMatcher], image: &ImageOutcome) -> bool {
     globs
         .iter()

@@ -200,7 +200,7 @@ fn unknown_severity_is_treated_as_configured() {
 }
 
 #[test]
-fn exempt_images_match_written_or_normalised_reference() {
+fn exempt_images_match_written_or_normalized_reference() {
     for glob in ["app:*", "docker.io/*", "*/app:1"] {
         let mut spec = high();
         spec.exempt_images = vec![glob.into()];

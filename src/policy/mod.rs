@@ -2,19 +2,21 @@
 //! compilation when loaded, and the pure evaluation of findings into a
 //! verdict. No I/O here except reading policy files.
 
-pub mod compile;
-pub mod eval;
+pub(crate) mod compile;
+pub(crate) mod eval;
 pub mod load;
-pub mod refusal;
+pub(crate) mod refusal;
 pub mod remediation;
-pub mod selector;
-pub mod types;
+pub(crate) mod selector;
+pub(crate) mod types;
 
 #[cfg(test)]
 mod eval_tests;
 
 pub use compile::{CompiledException, CompiledPolicy, InvalidObject, PolicySet, ValidationError};
-pub use eval::{BREAK_GLASS_ANNOTATION, EvalInput, ImageOutcome, ImageResult, Verdict, evaluate};
+pub use eval::{
+    BREAK_GLASS_ANNOTATION, EvalInput, ImageOutcome, ImageResult, ProblemKind, Verdict, evaluate,
+};
 pub use types::*;
 
 /// Namespaces whose ScanExceptions apply in every namespace unless

@@ -11,8 +11,12 @@ pub enum RegistryAuth {
         username: String,
         password: String,
     },
-    /// An identity or registry token used as a bearer token.
+    /// A registry token (`registrytoken`), sent as the bearer token.
     Bearer(String),
+    /// An OAuth2 refresh token (`identitytoken`, what `docker login`
+    /// keeps for registries that issue one), exchanged at the registry's
+    /// token server for an access token.
+    IdentityToken(String),
 }
 
 impl fmt::Debug for RegistryAuth {
@@ -26,6 +30,7 @@ impl fmt::Debug for RegistryAuth {
                 )
             }
             RegistryAuth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            RegistryAuth::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
         }
     }
 }

@@ -398,6 +398,7 @@ impl RegistryClient {
         // The realm comes from the registry: it passes the same guard as a
         // redirect from the registry would (no https → http downgrade).
         transport::check_redirect(&self.policy, Some(&ping_url), &realm)?;
+        let token_server = realm.clone();
         realm.query_pairs_mut().append_pair("scope", &scope);
         if let Some(service) = &bearer.service {
             realm.query_pairs_mut().append_pair("service", service);
@@ -406,11 +407,24 @@ impl RegistryClient {
             RegistryAuth::Basic { username, password } => Some(basic(username, password)?),
             _ => None,
         };
-        let answer = self
-            .retrying(&registry, || {
-                self.exchange_retryable(&registry, &get, &realm, &[], credentials.clone())
-            })
-            .await?;
+        let answer = match auth {
+            RegistryAuth::IdentityToken(refresh_token) => {
+                self.refresh_token_grant(
+                    &registry,
+                    &token_server,
+                    &scope,
+                    bearer.service.as_deref(),
+                    refresh_token,
+                )
+                .await?
+            }
+            _ => {
+                self.retrying(&registry, || {
+                    self.exchange_retryable(&registry, &get, &realm, &[], credentials.clone())
+                })
+                .await?
+            }
+        };
         let status = answer.status();
         let cap = self.options.max_token_response_bytes;
         let body = match read_capped(answer, cap, self.options.request_timeout).await {
@@ -436,10 +450,12 @@ impl RegistryClient {
             let detail = format!(
                 "token server {} answered {status} for scope {scope}{}",
                 realm.origin().ascii_serialization(),
-                if matches!(auth, RegistryAuth::Basic { .. }) {
-                    " (check the username and password in the Docker config)"
-                } else {
-                    ""
+                match auth {
+                    RegistryAuth::Basic { .. } =>
+                        " (check the username and password in the Docker config)",
+                    RegistryAuth::IdentityToken(_) =>
+                        " (the identity token in the Docker config was refused: log in again)",
+                    _ => "",
                 }
             );
             return Err(if matches!(status.as_u16(), 401 | 403) {
@@ -573,6 +589,50 @@ impl RegistryClient {
             .retry_backoff
             .saturating_mul(factor)
             .min(self.options.max_retry_backoff)
+    }
+
+    /// The OAuth2 refresh-token grant of the distribution token spec: the
+    /// way Docker spends an `identitytoken` (a POSTed form, never a query
+    /// string, so the token stays out of logs). Not retried: a refused
+    /// grant is an answer.
+    async fn refresh_token_grant(
+        &self,
+        registry: &str,
+        token_server: &url::Url,
+        scope: &str,
+        service: Option<&str>,
+        refresh_token: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let http = self.http(registry)?;
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", refresh_token)
+                .append_pair("client_id", "scangate")
+                .append_pair("scope", scope);
+            if let Some(service) = service {
+                form.append_pair("service", service);
+            }
+            form.finish()
+        };
+        let request = http
+            .post(token_server.clone())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        match tokio::time::timeout(self.options.request_timeout, request.send()).await {
+            Err(_) => Err(self.timeout()),
+            Ok(Err(error)) => Err(transport::guard_error(&error)
+                .map(RegistryError::from)
+                .unwrap_or_else(|| RegistryError::Other {
+                    registry: registry.to_string(),
+                    detail: format!(
+                        "refresh-token grant at {} failed: {}",
+                        redact(token_server),
+                        error_chain(&error)
+                    ),
+                })),
+            Ok(Ok(response)) => Ok(response),
+        }
     }
 
     /// One request and the redirects it leads to, followed by hand: at most
@@ -980,6 +1040,10 @@ fn fingerprint(auth: &RegistryAuth) -> [u8; 32] {
         }
         RegistryAuth::Bearer(token) => {
             hasher.update(b"bearer\0");
+            hasher.update(token.as_bytes());
+        }
+        RegistryAuth::IdentityToken(token) => {
+            hasher.update(b"identity\0");
             hasher.update(token.as_bytes());
         }
     }

@@ -3,15 +3,15 @@
 //! digest-verified blob streams, and the local image sources (`oci:`,
 //! `docker-archive:`).
 
-pub mod auth;
-pub mod client;
+pub(crate) mod auth;
+pub(crate) mod client;
 pub mod docker_config;
-pub mod guard;
-pub mod local;
-pub mod manifest;
-pub mod platform;
-pub mod reference;
-pub mod transport;
+pub(crate) mod guard;
+pub(crate) mod local;
+pub(crate) mod manifest;
+pub(crate) mod platform;
+pub(crate) mod reference;
+pub(crate) mod transport;
 
 pub use auth::{Credentials, RegistryAuth};
 pub use client::{RegistryClient, RegistryError};

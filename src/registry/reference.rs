@@ -1,4 +1,4 @@
-//! Image references, normalised the way Kubernetes does
+//! Image references, normalized the way Kubernetes does
 //! (`nginx` → `docker.io/library/nginx:latest`).
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ pub enum ReferenceError {
     Invalid { reference: String, reason: String },
 }
 
-/// A parsed, normalised image reference.
+/// A parsed, normalized image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRef {
     inner: oci_client::Reference,
@@ -64,7 +64,7 @@ impl ImageRef {
         }
         let inner: oci_client::Reference =
             reference.parse().map_err(|e| invalid(format!("{e}")))?;
-        // The normalised form must name the same image. It does not when the
+        // The normalized form must name the same image. It does not when the
         // first component has capitals but no dot, port or `localhost`: the
         // container runtime (distribution/reference) takes it for a registry
         // host, the parser for a Docker Hub path, and the printed form
@@ -74,7 +74,7 @@ impl ImageRef {
         let whole = inner.whole();
         if whole.parse::<oci_client::Reference>().ok().as_ref() != Some(&inner) {
             return Err(invalid(format!(
-                "ambiguous: normalised to {whole:?}, which names another image or none"
+                "ambiguous: normalized to {whole:?}, which names another image or none"
             )));
         }
         Ok(ImageRef::new(inner, whole))
@@ -87,7 +87,7 @@ impl ImageRef {
         }
     }
 
-    /// The normalised reference (`docker.io/library/nginx:latest`), as
+    /// The normalized reference (`docker.io/library/nginx:latest`), as
     /// [`fmt::Display`] prints it.
     pub fn normalized(&self) -> &Arc<str> {
         &self.normalized

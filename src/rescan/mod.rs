@@ -4,9 +4,9 @@
 pub mod alerts;
 pub mod baseline;
 pub mod controller;
-pub mod diff;
+pub(crate) mod diff;
 pub mod history;
-pub mod html;
+pub(crate) mod html;
 pub mod metrics;
 pub mod rescanner;
 pub mod running;

@@ -83,7 +83,8 @@ impl LowPriorityCpu {
     }
 
     /// Jobs sent and not yet started.
-    pub fn queued(&self) -> i64 {
+    #[cfg(test)]
+    fn queued(&self) -> i64 {
         self.queued.get()
     }
 

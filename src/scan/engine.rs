@@ -1,5 +1,5 @@
 //! The real [`Scanner`]: manifest → platform → layers (downloaded in
-//! parallel, digest-verified while they stream, analysed without touching
+//! parallel, digest-verified while they stream, analyzed without touching
 //! disk, cached by digest) → inventory → matches → [`ScanReport`].
 
 use super::cpu;
@@ -58,7 +58,7 @@ fn manifest_weight(key: &ManifestKey, manifest: &Arc<ImageManifest>) -> u32 {
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
-/// One layer to analyse, whatever its source.
+/// One layer to analyze, whatever its source.
 enum LayerSource {
     Registry { image: ImageRef, creds: Credentials },
     Local(LocalLayer),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// Counts of the layer cache since start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayerCacheStats {
-    /// Layers analysed (cache misses that ran to completion or failure).
+    /// Layers analyzed (cache misses that ran to completion or failure).
     pub analyses: u64,
     /// Lookups answered from the cache or by another scan's analysis.
     pub hits: u64,

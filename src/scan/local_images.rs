@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 pub struct LocalImages {
     engine: Arc<ImageScanner>,
-    /// Normalised reference → layout directory.
+    /// Normalized reference → layout directory.
     images: BTreeMap<String, PathBuf>,
 }
 
 impl LocalImages {
-    /// `images` keys are references as users write them; they are normalised
+    /// `images` keys are references as users write them; they are normalized
     /// (`demo/app:1` → `docker.io/demo/app:1`) so lookups match admission's.
     pub fn new(
         engine: Arc<ImageScanner>,

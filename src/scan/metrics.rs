@@ -43,7 +43,7 @@ impl ScanMetrics {
         registry.register("scangate_scans", "Scans finished", self.scans.clone());
         registry.register(
             "scangate_layer_analyses",
-            "Layers downloaded and analysed",
+            "Layers downloaded and analyzed",
             self.layer_analyses.clone(),
         );
         registry.register(
@@ -58,7 +58,7 @@ impl ScanMetrics {
         );
         registry.register(
             "scangate_file_limit_exceeded",
-            "Wanted files not analysed because a per-file size cap was hit (label: config key)",
+            "Wanted files not analyzed because a per-file size cap was hit (label: config key)",
             self.file_limits.clone(),
         );
         registry.register(

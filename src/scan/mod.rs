@@ -2,15 +2,15 @@
 //! `(digest, database revision)`, single flight per digest, bounded
 //! concurrency, the scan budget; and the [`Scanner`] it drives.
 
-pub mod config;
-pub mod cpu;
-pub mod engine;
-pub mod error;
+pub(crate) mod config;
+pub(crate) mod cpu;
+pub(crate) mod engine;
+pub(crate) mod error;
 pub mod format;
-pub mod layer_cache;
-pub mod limits;
-pub mod local_images;
-pub mod metrics;
+pub(crate) mod layer_cache;
+pub(crate) mod limits;
+pub(crate) mod local_images;
+pub(crate) mod metrics;
 pub mod orchestrator;
 
 pub use config::OrchestratorConfig;

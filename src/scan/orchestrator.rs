@@ -72,7 +72,7 @@ struct Inner {
     /// digest → the database revision of its newest cached report.
     latest_revision: Cache<Arc<str>, Arc<str>>,
     scan_errors: Cache<ScanKey, ScanError>,
-    /// Normalised reference → digest.
+    /// Normalized reference → digest.
     tags: Cache<Arc<str>, Arc<str>>,
     tag_errors: Cache<Arc<str>, ScanError>,
     /// The database revision last seen, so that keys share one string.

@@ -113,7 +113,7 @@ fn lower_case(version: &str) -> Cow<'_, str> {
 }
 
 /// The tree as Maven builds it. Sub-lists are built on a stack of
-/// vectors; each is normalised when it is closed (at the end, innermost
+/// vectors; each is normalized when it is closed (at the end, innermost
 /// first), then attached to its parent. Positions are byte offsets; every
 /// separator is ASCII.
 fn parse(version: &str) -> Vec<Item> {

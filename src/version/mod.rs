@@ -1,16 +1,16 @@
 //! One version ordering per ecosystem: dpkg, rpm, apk, PEP 440, semver
 //! (npm, Go, crates.io), Maven, RubyGems, NuGet, Packagist.
 
-pub mod apk;
-pub mod dpkg;
-pub mod maven;
-pub mod nuget;
+pub(crate) mod apk;
+pub(crate) mod dpkg;
+pub(crate) mod maven;
+pub(crate) mod nuget;
 mod numeric;
-pub mod packagist;
-pub mod pep440;
-pub mod rpm;
-pub mod rubygems;
-pub mod semver;
+pub(crate) mod packagist;
+pub(crate) mod pep440;
+pub(crate) mod rpm;
+pub(crate) mod rubygems;
+pub(crate) mod semver;
 
 use std::cmp::Ordering;
 

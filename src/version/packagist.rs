@@ -1,5 +1,5 @@
 //! Packagist (Composer) ordering: a leading `v` is dropped, as Composer's
-//! normalisation does, then PHP's `version_compare` decides: `-`, `_`, `+`
+//! normalization does, then PHP's `version_compare` decides: `-`, `_`, `+`
 //! and other non-alphanumerics separate parts, digits and letters are split
 //! apart, numbers compare as numbers, and words by their special form
 //! (`dev` < `alpha`/`a` < `beta`/`b` < `RC`/`rc` < number < `pl`/`p`; any
@@ -148,7 +148,7 @@ fn rest_of<'a>(first: &'a [u8], others: impl Iterator<Item = &'a [u8]>) -> Vec<u
     rest
 }
 
-/// Drops one leading `v`/`V`, as Composer's version normalisation does.
+/// Drops one leading `v`/`V`, as Composer's version normalization does.
 fn strip_v(version: &str) -> &str {
     let version = version.trim();
     version

@@ -43,7 +43,7 @@ pub fn base(ecosystem: &str) -> &str {
     ecosystem.split(':').next().unwrap_or(ecosystem)
 }
 
-/// PEP 503 normalisation: lowercase, runs of `-`, `_`, `.` become `-`.
+/// PEP 503 normalization: lowercase, runs of `-`, `_`, `.` become `-`.
 pub fn normalize_pypi(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut in_separator = false;
@@ -88,11 +88,30 @@ pub fn lookup_key(package: &Package, os_ecosystem: Option<&str>) -> Option<(Stri
         PackageKind::Pypi => language("PyPI"),
         PackageKind::Npm => language("npm"),
         PackageKind::Golang => language("Go"),
+        // Maven records name `groupId:artifactId`; an archive whose group
+        // is unknown has no key any record could match.
+        PackageKind::Maven if !package.name.contains(':') => None,
         PackageKind::Maven => language("Maven"),
         PackageKind::Cargo => language("crates.io"),
         PackageKind::Gem => language("RubyGems"),
         PackageKind::Composer => language("Packagist"),
         PackageKind::Nuget => language("NuGet"),
+    }
+}
+
+/// Why a package without a [`lookup_key`] is not checked, as listed under
+/// "not checked".
+pub fn unchecked_reason(package: &Package, os: Option<&OsInfo>) -> String {
+    match package.kind {
+        PackageKind::Maven => {
+            "Maven archives without a groupId (no pom.properties to name them)".into()
+        }
+        kind => {
+            let os = os
+                .map(|o| format!("{} {}", o.family, o.version))
+                .unwrap_or_else(|| "an unknown OS".into());
+            format!("{} packages of {os}", kind.as_str())
+        }
     }
 }
 
@@ -143,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn pypi_names_normalise() {
+    fn pypi_names_normalize() {
         assert_eq!(
             normalize_pypi("Django_REST.framework"),
             "django-rest-framework"

@@ -1,18 +1,19 @@
 //! The in-memory vulnerability index, OSV loaders, severity derivation,
 //! and matching of an inventory against it.
 
-pub mod config;
-pub mod ecosystem;
+pub(crate) mod config;
+pub(crate) mod ecosystem;
 pub mod load;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod osv;
-pub mod package_entries;
+pub(crate) mod package_entries;
 pub mod ranges;
-pub mod severity;
+pub(crate) mod severity;
 pub mod snapshot;
-pub mod source;
+pub(crate) mod source;
 mod stored;
 pub mod sync;
+pub mod trivy;
 
 pub use config::DbConfig;
 pub use load::{LoadError, LoadOptions, load_dir};
@@ -134,12 +135,7 @@ impl Database {
         let mut seen: HashSet<u32> = HashSet::new();
         for (package_index, package) in inventory.packages.iter().enumerate() {
             let Some((eco, name)) = ecosystem::lookup_key(package, os_eco.as_deref()) else {
-                let os = inventory
-                    .os
-                    .as_ref()
-                    .map(|o| format!("{} {}", o.family, o.version))
-                    .unwrap_or_else(|| "an unknown OS".into());
-                unchecked.insert(format!("{} packages of {os}", package.kind.as_str()));
+                unchecked.insert(ecosystem::unchecked_reason(package, inventory.os.as_ref()));
                 continue;
             };
             if !self.covers(&eco) {

@@ -231,6 +231,111 @@ fn debian_jars_match_the_maven_repo() {
     }
 }
 
+/// Every Debian jar on the machine that has no pom.properties (Debian's
+/// own builds: libcommons-collections3-java, liblog4j1.2-java,
+/// libspring-core-java, …): where the detector names a `groupId:artifactId`
+/// it is the one Debian's maven-repo files the jar under, and the three
+/// whose manifests carry only display names and organisation ids get no
+/// invented group. Matching then lists them as not checked.
+#[test]
+fn jars_without_pom_properties_get_real_coordinates_or_none() {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut without_pom = 0;
+    for entry in std::fs::read_dir("/usr/share/java").unwrap().flatten() {
+        let Ok(jar) = std::fs::canonicalize(entry.path()) else {
+            continue;
+        };
+        if jar.extension().is_none_or(|e| e != "jar") || !seen.insert(jar.clone()) {
+            continue;
+        }
+        let bytes = std::fs::read(&jar).unwrap();
+        let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(&bytes)) else {
+            continue;
+        };
+        let has_pom = (0..archive.len()).any(|i| {
+            archive
+                .by_index(i)
+                .is_ok_and(|e| e.name().is_ok_and(|n| n.ends_with("/pom.properties")))
+        });
+        if has_pom {
+            continue;
+        }
+        without_pom += 1;
+        for p in detect_file(&JavaArchive, &jar) {
+            if let Some((group, artifact)) = p.name.split_once(':') {
+                assert!(
+                    maven_repo_has(group, artifact, &p.version),
+                    "{} named {} {}, which Debian's maven-repo does not have",
+                    jar.display(),
+                    p.name,
+                    p.version
+                );
+            }
+        }
+    }
+    assert!(
+        without_pom >= 3,
+        "only {without_pom} jars without pom.properties: run scripts/deps/inventory-language.sh"
+    );
+    let named = |file: &str| {
+        let jar = std::fs::canonicalize(Path::new("/usr/share/java").join(file))
+            .unwrap_or_else(|_| panic!("{file} missing: run scripts/deps/inventory-language.sh"));
+        let found = detect_file(&JavaArchive, &jar);
+        assert_eq!(found.len(), 1, "{found:?}");
+        (found[0].name.clone(), found[0].version.clone())
+    };
+    assert_eq!(
+        named("commons-collections3.jar"),
+        ("commons-collections3".into(), "3.2.2".into())
+    );
+    // Its Implementation-* headers sit in a per-package section, not the
+    // main one: a name from the file, no group.
+    let (log4j, version) = named("log4j-1.2.jar");
+    assert!(
+        !log4j.contains(':') && version == "1.2.17",
+        "{log4j} {version}"
+    );
+    assert_eq!(
+        named("spring3-core.jar"),
+        ("spring-core".into(), "4.3.30.RELEASE".into())
+    );
+
+    // A database with the real coordinate's advisory: the archive is not
+    // silently clean, it is listed as not checked.
+    let jar = std::fs::canonicalize("/usr/share/java/commons-collections3.jar").unwrap();
+    let inventory = scangate::model::Inventory {
+        packages: detect_file(&JavaArchive, &jar),
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let zip_dir = dir.path().join("Maven");
+    std::fs::create_dir_all(&zip_dir).unwrap();
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(zip_dir.join("all.zip")).unwrap());
+    zip.start_file(
+        "GHSA-fjq5-5j5f-mvxh.json",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    std::io::Write::write_all(
+        &mut zip,
+        br#"{"id":"GHSA-fjq5-5j5f-mvxh","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Maven","name":"commons-collections:commons-collections"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"3.0"},{"fixed":"3.2.2"}]}]}]}"#,
+    )
+    .unwrap();
+    zip.finish().unwrap();
+    let db =
+        scangate::vulndb::load_dir(dir.path(), &scangate::vulndb::LoadOptions::default()).unwrap();
+    let outcome = db.match_inventory(&inventory);
+    assert!(outcome.findings.is_empty());
+    assert!(
+        outcome
+            .unchecked
+            .iter()
+            .any(|u| u.contains("Maven archives without a groupId")),
+        "{:?}",
+        outcome.unchecked
+    );
+}
+
 /// A Spring Boot style fat jar built from the real jars: the packages of
 /// the nested jars are found, with their position in the outer jar.
 #[test]

@@ -225,7 +225,7 @@ fn reads_a_layer_made_by_the_tar_cli() {
     assert!(ran.success());
     let bytes = std::fs::read(&blob).unwrap();
     let layer = analyze(&bytes, "sha256:cli").unwrap();
-    // GNU tar writes `./etc/os-release`; paths come out normalised.
+    // GNU tar writes `./etc/os-release`; paths come out normalized.
     assert_eq!(
         layer.files.keys().collect::<Vec<_>>(),
         vec!["etc/os-release", "var/lib/dpkg/status"]

@@ -232,7 +232,7 @@ async fn invalid_objects_from_the_watch_exempt_nothing_and_deny_visibly() {
     let verdict = judge("prod");
     assert!(!verdict.allowed());
     assert!(
-        matches!(&verdict.problems[0].kind, scangate::policy::eval::ProblemKind::InvalidPolicy(m) if m == &why),
+        matches!(&verdict.problems[0].kind, scangate::policy::ProblemKind::InvalidPolicy(m) if m == &why),
         "{verdict:?}"
     );
     assert!(judge("dev").allowed());

@@ -6,6 +6,7 @@
 mod support;
 
 mod architecture;
+mod cluster_real;
 mod cluster_serve;
 mod dev_mode;
 mod faults;
@@ -35,5 +36,6 @@ mod version_properties;
 mod vulndb_osv;
 mod vulndb_snapshot;
 mod vulndb_sync;
+mod vulndb_trivy;
 mod webhook_server;
 mod webhook_tls;

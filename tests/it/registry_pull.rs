@@ -1,5 +1,5 @@
 //! Pulls from a real `docker-registry`: anonymous and htpasswd auth, image
-//! indexes, zstd, whiteouts, a shared base layer analysed once, the guard.
+//! indexes, zstd, whiteouts, a shared base layer analyzed once, the guard.
 
 use crate::support::registry as registry_support;
 use crate::support::scan_images;
@@ -155,7 +155,7 @@ async fn image_index_picks_the_configured_platform() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zstd_layers_whiteouts_and_a_shared_base_analysed_once() {
+async fn zstd_layers_whiteouts_and_a_shared_base_analyzed_once() {
     let registry = TestRegistry::start();
     let base = || Layer::gzip(debian_layer(&[("hello", "2.10-3"), ("libc6", "2.36-9")]));
     // Image A: base, then a zstd layer replacing the dpkg database.
@@ -296,4 +296,59 @@ async fn the_guard_refuses_loopback_unless_insecure() {
     });
     let err = denied.resolve(&image, &creds).await.unwrap_err();
     assert!(matches!(err, ScanError::Refused(_)), "{err:?}");
+}
+
+/// The credentials file a user really has: `skopeo login` (the same
+/// `auth.json` format podman and `docker login` write) against the
+/// htpasswd registry, read by the one Docker config reader `scan` and
+/// `serve` share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_written_by_skopeo_pulls_and_a_logout_does_not() {
+    let registry = TestRegistry::start_with_auth("alice", "wonderland");
+    push_image(
+        &registry,
+        "private/app",
+        "v1",
+        &[Layer::gzip(debian_layer(&[("hello", "2.10-4")]))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let authfile = dir.path().join("auth.json");
+    let skopeo = |args: &[&str]| {
+        let output = std::process::Command::new("skopeo")
+            .args(args)
+            .arg("--authfile")
+            .arg(&authfile)
+            .output()
+            .expect("run skopeo");
+        assert!(
+            output.status.success(),
+            "skopeo {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    skopeo(&[
+        "login",
+        "--tls-verify=false",
+        "--username",
+        "alice",
+        "--password",
+        "wonderland",
+        &registry.address,
+    ]);
+    let (_db_dir, db) = test_db();
+    let scanner = scanner_for(&registry.address, db, |_| {});
+    let image = ImageRef::parse(&format!("{}/private/app:v1", registry.address)).unwrap();
+    let logged_in = scangate::registry::docker_config::read_docker_config(&authfile).unwrap();
+    let digest = scanner.resolve(&image, &logged_in).await.unwrap();
+    let report = scanner.scan(&image, &digest, &logged_in).await.unwrap();
+    assert_eq!(names(&report.inventory), ["hello=2.10-4"]);
+
+    // After a logout the file names no credentials for the registry: the
+    // pull is anonymous and refused by the registry, not by the reader.
+    skopeo(&["logout", &registry.address]);
+    let logged_out = scangate::registry::docker_config::read_docker_config(&authfile).unwrap();
+    assert!(logged_out.entries.is_empty(), "{logged_out:?}");
+    let other = ImageRef::parse(&format!("{}/private/app:v2", registry.address)).unwrap();
+    let err = scanner.resolve(&other, &logged_out).await.unwrap_err();
+    assert!(matches!(err, ScanError::Unauthorized(_)), "{err:?}");
 }

@@ -127,7 +127,7 @@ async fn redirects_to_loopback_are_refused_unless_allowed() {
     );
 
     // 3. Explicitly allowed storage: the redirect is followed and the blob,
-    //    served from the registry's own storage, is verified and analysed.
+    //    served from the registry's own storage, is verified and analyzed.
     let registry = redirecting_registry(&format!("http://{}/", store.address));
     *store.root.lock().unwrap() = registry.storage.clone();
     let report = scan(&registry, vec![store.address.clone()]).await.unwrap();

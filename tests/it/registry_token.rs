@@ -110,6 +110,63 @@ async fn bearer_tokens_from_a_real_issuer() {
     assert!(matches!(err, ScanError::Unauthorized(_)), "{err:?}");
 }
 
+/// `docker login` to a registry with an OAuth2 token server keeps an
+/// `identitytoken`: a refresh token, spent at the token server with the
+/// refresh-token grant (a POSTed form), never sent to the registry itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_token_is_exchanged_at_the_token_server() {
+    let issuer = TokenIssuer::start(&[
+        ("alice", "wonderland", &["private/app"], &[]),
+        ("pusher", "push-secret", &["private/app"], &["private/app"]),
+    ])
+    .await;
+    let registry = TestRegistry::start_with_token(&issuer, ("pusher", "push-secret"));
+    push(&registry, "private/app", ("hello", "2.10-3"));
+    let (_db_dir, db) = test_db();
+    let scanner = scanner_for(&registry.address, db, |config| {
+        config.registries.allow_registries = vec![issuer.address.clone()];
+    });
+    let image = ImageRef::parse(&format!("{}/private/app:v1", registry.address)).unwrap();
+    let config = |token: &str| {
+        parse_docker_config(
+            format!(
+                r#"{{"auths":{{"{}":{{"auth":"","identitytoken":"{token}"}}}}}}"#,
+                registry.address
+            )
+            .as_bytes(),
+        )
+        .unwrap()
+    };
+
+    let good = config(&issuer.refresh_token_for("alice"));
+    let before = issuer.requests().len();
+    let digest = scanner.resolve(&image, &good).await.unwrap();
+    let report = scanner.scan(&image, &digest, &good).await.unwrap();
+    assert_eq!(names(&report.inventory), ["hello=2.10-3"]);
+    let used = &issuer.requests()[before..];
+    assert!(!used.is_empty());
+    for request in used {
+        assert_eq!(request.grant, "refresh_token", "{request:?}");
+        assert_eq!(request.user.as_deref(), Some("alice"));
+        assert_eq!(
+            request.scope.as_deref(),
+            Some("repository:private/app:pull")
+        );
+        assert_eq!(request.service.as_deref(), Some(SERVICE));
+        assert_eq!(request.status, 200);
+    }
+
+    // A token the server does not know: refused, and the message says
+    // which credential to renew.
+    let stale = config("refresh-nobody");
+    let err = scanner.resolve(&image, &stale).await.unwrap_err();
+    let ScanError::Unauthorized(message) = &err else {
+        panic!("expected Unauthorized, got {err:?}");
+    };
+    assert!(message.contains("identity token"), "{message}");
+    assert!(message.contains("401"), "{message}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_realm_on_an_internal_address_is_refused() {
     let issuer =

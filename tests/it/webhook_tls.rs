@@ -1,4 +1,4 @@
-//! TLS behaviour of the webhook: certificate rotation under load, protocol
+//! TLS behavior of the webhook: certificate rotation under load, protocol
 //! versions, and graceful shutdown finishing in-flight reviews.
 
 use crate::support::webhook as webhook_support;

@@ -41,3 +41,35 @@ namespaceSelector:
       operator: NotIn
       values: ["true"]
 {{- end -}}
+{{/* Out-of-cluster mode: scangate runs elsewhere and webhook.url reaches it.
+Empty when scangate runs in the cluster (Deployment, Service, TLS here). */}}
+{{- define "scangate.externalUrl" -}}
+{{- with .Values.webhook.url -}}
+{{- if $.Values.certManager.enabled -}}
+{{- fail "webhook.url (scangate outside the cluster) and certManager.enabled exclude each other: cert-manager issues the in-cluster Service's certificate" -}}
+{{- end -}}
+{{- trimSuffix "/" . -}}
+{{- end -}}
+{{- end -}}
+{{/* The webhook's clientConfig for PATH: the in-cluster Service with the
+generated CA (TLS is the CA's base64 PEM), or the external URL with
+webhook.caBundlePem. */}}
+{{- define "scangate.clientConfig" -}}
+{{- $url := include "scangate.externalUrl" .root -}}
+clientConfig:
+{{- if $url }}
+  url: {{ printf "%s%s" $url .path | quote }}
+  {{- with .root.Values.webhook.caBundlePem }}
+  caBundle: {{ b64enc . }}
+  {{- end }}
+{{- else }}
+  service:
+    name: {{ include "scangate.serviceName" .root }}
+    namespace: {{ .root.Release.Namespace }}
+    path: {{ .path }}
+    port: 443
+  {{- if not .root.Values.certManager.enabled }}
+  caBundle: {{ .tls.ca }}
+  {{- end }}
+{{- end }}
+{{- end -}}

@@ -1,7 +1,7 @@
 //! The detector interface and the list of all detectors.
 
 pub mod language;
-pub mod limits;
+pub(crate) mod limits;
 pub mod system;
 
 pub use limits::DetectorLimits;
@@ -11,7 +11,7 @@ use crate::model::OsInfo;
 /// What the walker knows of a file before reading it.
 #[derive(Debug, Clone, Copy)]
 pub struct FileMeta<'a> {
-    /// Normalised path inside the image, no leading slash (`var/lib/dpkg/status`).
+    /// Normalized path inside the image, no leading slash (`var/lib/dpkg/status`).
     pub path: &'a str,
     /// Uncompressed size in bytes.
     pub size: u64,

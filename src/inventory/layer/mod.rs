@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use super::detectors::{DetectError, Detected, Detector, DetectorLimits, FileMeta};
 use crate::model::ArcStr;
 use path::EntryRole;
-pub use path::normalize;
 pub(crate) use path::{ancestors, is_at_or_below};
 pub use stream::Compression;
 use stream::{OpenError, StreamState};
@@ -64,7 +63,7 @@ impl Default for LayerLimits {
     }
 }
 
-/// Why a layer could not be analysed. The layer's result is then unknown;
+/// Why a layer could not be analyzed. The layer's result is then unknown;
 /// the scan must not pretend it is empty.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
@@ -106,7 +105,7 @@ pub struct FileFinding {
 /// A non-fatal problem in one layer: the file is skipped, the scan goes on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayerProblem {
-    #[error("{path}: {size} bytes, above {key} {limit}; not analysed")]
+    #[error("{path}: {size} bytes, above {key} {limit}; not analyzed")]
     FileTooLarge {
         path: String,
         size: u64,
@@ -131,12 +130,12 @@ pub struct LayerStats {
     pub bytes_read: u64,
 }
 
-/// The result of analysing one layer on its own; independent of every other
+/// The result of analyzing one layer on its own; independent of every other
 /// layer, so it can be cached by digest and shared between images.
 #[derive(Debug, Clone)]
 pub struct LayerAnalysis {
     pub digest: String,
-    /// Per normalised path: what the detectors found there (only paths with
+    /// Per normalized path: what the detectors found there (only paths with
     /// findings). Package locations carry this layer's digest and the path.
     pub files: BTreeMap<String, Vec<FileFinding>>,
     /// Paths this layer deletes from lower layers (`.wh.name`), with all below them.

@@ -1,4 +1,4 @@
-//! Path normalisation and whiteout recognition for tar entry names.
+//! Path normalization and whiteout recognition for tar entry names.
 
 /// Prefix of an OCI/AUFS whiteout file: `dir/.wh.name` deletes `dir/name`.
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -28,7 +28,7 @@ pub fn normalize(raw: &[u8]) -> Option<String> {
     }
 }
 
-/// What a normalised entry path means for the layered filesystem.
+/// What a normalized entry path means for the layered filesystem.
 #[derive(Debug, PartialEq, Eq)]
 pub enum EntryRole<'a> {
     /// An ordinary entry.
@@ -39,7 +39,7 @@ pub enum EntryRole<'a> {
     Opaque(&'a str),
 }
 
-/// Classifies a normalised path as a plain entry, a whiteout or an opaque marker.
+/// Classifies a normalized path as a plain entry, a whiteout or an opaque marker.
 pub fn role(path: &str) -> EntryRole<'_> {
     let (dir, name) = match path.rsplit_once('/') {
         Some((dir, name)) => (dir, name),
@@ -75,7 +75,7 @@ pub fn is_at_or_below(path: &str, ancestor: &str) -> bool {
             && path.as_bytes().get(ancestor.len()) == Some(&b'/'))
 }
 
-/// The proper ancestors of a normalised path, nearest last: `a/b/c` → `a`, `a/b`.
+/// The proper ancestors of a normalized path, nearest last: `a/b/c` → `a`, `a/b`.
 pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
@@ -85,7 +85,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalises_prefixes_dots_and_dotdot_within_root() {
+    fn normalizes_prefixes_dots_and_dotdot_within_root() {
         assert_eq!(
             normalize(b"./etc/os-release").as_deref(),
             Some("etc/os-release")
@@ -105,7 +105,7 @@ mod tests {
     }
 
     #[test]
-    fn recognises_whiteouts_and_opaque_markers() {
+    fn recognizes_whiteouts_and_opaque_markers() {
         assert_eq!(
             role("etc/.wh.os-release"),
             EntryRole::Whiteout("etc/os-release".into())

@@ -2,6 +2,7 @@
 
 pub mod fake_apiserver;
 pub mod fault_proxy;
+pub mod real_cluster;
 pub mod registry;
 pub mod scan_images;
 pub mod serve;

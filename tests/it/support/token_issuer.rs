@@ -6,7 +6,10 @@
 //!
 //! Grants follow a small table: `user → repositories it may pull`. Anonymous
 //! requests get a token with no access (as Docker Hub does for private
-//! repositories); wrong passwords get a 401.
+//! repositories); wrong passwords get a 401. A `POST /token` is the OAuth2
+//! refresh-token grant of the distribution token spec (how Docker spends an
+//! `identitytoken`): the refresh tokens [`TokenIssuer::refresh_token_for`]
+//! handed out stand for their user; an unknown one gets a 401.
 #![allow(dead_code)]
 
 use axum::extract::{Query, State};
@@ -30,6 +33,8 @@ pub struct TokenRequest {
     pub service: Option<String>,
     /// The answer's status.
     pub status: u16,
+    /// `refresh_token` for the OAuth2 POST grant, `basic` for a GET.
+    pub grant: &'static str,
 }
 
 struct Issuer {
@@ -38,6 +43,8 @@ struct Issuer {
     /// user → (password, repositories with pull, repositories with push).
     users: HashMap<String, (String, Vec<String>, Vec<String>)>,
     requests: Mutex<Vec<TokenRequest>>,
+    /// refresh token → user.
+    refresh_tokens: Mutex<HashMap<String, String>>,
 }
 
 /// A running token issuer; stopped on drop.
@@ -94,9 +101,10 @@ impl TokenIssuer {
                 })
                 .collect(),
             requests: Mutex::new(Vec::new()),
+            refresh_tokens: Mutex::new(HashMap::new()),
         });
         let app = axum::Router::new()
-            .route("/token", axum::routing::get(token))
+            .route("/token", axum::routing::get(token).post(refresh_grant))
             .with_state(Arc::clone(&issuer));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -123,6 +131,16 @@ impl TokenIssuer {
             self.realm,
             bundle.display()
         )
+    }
+
+    /// A refresh token standing for `user` (what a registry's OAuth2 login
+    /// hands `docker login`, which keeps it as the `identitytoken`).
+    pub fn refresh_token_for(&self, user: &str) -> String {
+        let token = format!("refresh-{user}-{}", self.requests().len());
+        if let Ok(mut tokens) = self.issuer.refresh_tokens.lock() {
+            tokens.insert(token.clone(), user.to_string());
+        }
+        token
     }
 
     pub fn requests(&self) -> Vec<TokenRequest> {
@@ -156,32 +174,65 @@ async fn token(
     headers: HeaderMap,
 ) -> Response {
     let credentials = basic_credentials(&headers);
+    let user = match &credentials {
+        None => None,
+        Some((user, password)) => match issuer.users.get(user) {
+            Some((expected, _, _)) if expected == password => Some(user.clone()),
+            _ => None,
+        },
+    };
+    let refused = credentials.is_some() && user.is_none();
+    let named = credentials.map(|(user, _)| user);
+    answer(&issuer, "basic", named, user, refused, &query)
+}
+
+/// The OAuth2 refresh-token grant: a form with `grant_type=refresh_token`.
+async fn refresh_grant(
+    State(issuer): State<Arc<Issuer>>,
+    axum::extract::Form(form): axum::extract::Form<HashMap<String, String>>,
+) -> Response {
+    let user = (form.get("grant_type").map(String::as_str) == Some("refresh_token"))
+        .then(|| form.get("refresh_token"))
+        .flatten()
+        .and_then(|token| issuer.refresh_tokens.lock().ok()?.get(token).cloned());
+    let refused = user.is_none();
+    answer(&issuer, "refresh_token", user.clone(), user, refused, &form)
+}
+
+/// A signed token for `user`'s grants on the asked scope; `refused`: a 401.
+fn answer(
+    issuer: &Issuer,
+    grant: &'static str,
+    named: Option<String>,
+    user: Option<String>,
+    refused: bool,
+    query: &HashMap<String, String>,
+) -> Response {
     let scope = query.get("scope").cloned();
     let service = query.get("service").cloned();
     let record = |status: StatusCode| {
         if let Ok(mut requests) = issuer.requests.lock() {
             requests.push(TokenRequest {
-                user: credentials.as_ref().map(|(u, _)| u.clone()),
+                user: named.clone(),
                 scope: scope.clone(),
                 service: service.clone(),
                 status: status.as_u16(),
+                grant,
             });
         }
     };
-    let grants = match &credentials {
-        None => None,
-        Some((user, password)) => match issuer.users.get(user) {
-            Some((expected, pull, push)) if expected == password => Some((pull, push)),
-            _ => {
-                record(StatusCode::UNAUTHORIZED);
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    axum::Json(serde_json::json!({"details": "incorrect username or password"})),
-                )
-                    .into_response();
-            }
-        },
-    };
+    if refused {
+        record(StatusCode::UNAUTHORIZED);
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"details": "incorrect credentials"})),
+        )
+            .into_response();
+    }
+    let grants = user
+        .as_ref()
+        .and_then(|user| issuer.users.get(user))
+        .map(|(_, pull, push)| (pull, push));
     // scope = repository:NAME:ACTIONS; grant the asked actions the user has.
     let mut access = Vec::new();
     if let Some(scope) = &scope
@@ -213,7 +264,7 @@ async fn token(
     });
     let claims = serde_json::json!({
         "iss": ISSUER,
-        "sub": credentials.as_ref().map(|(u, _)| u.as_str()).unwrap_or(""),
+        "sub": user.as_deref().unwrap_or(""),
         "aud": service.clone().unwrap_or_default(),
         "exp": now + 300,
         "nbf": now.saturating_sub(10),

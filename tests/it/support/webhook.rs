@@ -49,7 +49,7 @@ pub struct FileScanner {
     /// While false, scans wait (to exercise the budget).
     released: watch::Receiver<bool>,
     pub release: watch::Sender<bool>,
-    /// Digests (or normalised references, for resolution) that fail.
+    /// Digests (or normalized references, for resolution) that fail.
     pub failing: Mutex<BTreeSet<String>>,
     pub database: Mutex<Option<DatabaseStatus>>,
 }

@@ -1,8 +1,16 @@
 //! Java archives (`.jar`, `.war`, `.ear`) and the archives nested in them
 //! (Spring Boot `BOOT-INF/lib/*.jar`, `WEB-INF/lib/*.jar`, modules of an
 //! ear). Each archive is identified by its `META-INF/maven/**/pom.properties`
-//! (all of them: shaded jars carry several), else by `META-INF/MANIFEST.MF`,
-//! else by its file name (`commons-lang3-3.12.0.jar`).
+//! (all of them: shaded jars carry several): the only place a jar states its
+//! Maven coordinates. Without one, a `groupId:artifactId` is taken only
+//! where two independent sources agree on it (see [`coordinates`]);
+//! otherwise the archive is reported with its name and version but no
+//! group, which matching counts as "not checked" instead of looking up a
+//! coordinate no advisory can name. Manifests write display names
+//! (`Implementation-Title: Commons Collections`) and vendor ids
+//! (`org.apache`) that are not coordinates, and distributions rename files
+//! (`commons-collections3-3.2.2.jar`): guessing from them invents
+//! coordinates that never match, a silent "no findings".
 //!
 //! Memory: the outer archive is the walker's buffer; one nested archive per
 //! nesting level is inflated into memory at a time, each at most
@@ -88,23 +96,128 @@ fn manifest_main_section(text: &str) -> String {
     out
 }
 
-fn from_manifest(text: &str, path: &str) -> Option<Package> {
-    let main = manifest_main_section(text);
+/// Whether `text` has the shape of a Maven groupId or artifactId (letters,
+/// digits, `.`, `-`, `_`): display names with spaces or quotes are not.
+fn is_coordinate_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// What one archive says about itself, without a `pom.properties`.
+#[derive(Debug, Default, PartialEq)]
+struct Evidence<'a> {
+    /// From a file name `artifact-version.jar`.
+    file: Option<(&'a str, &'a str)>,
+    /// `Implementation-Title` when it has a coordinate's shape.
+    title: Option<String>,
+    /// `Bundle-SymbolicName` (without directives) and `Automatic-Module-Name`.
+    module_names: Vec<String>,
+    version: Option<String>,
+}
+
+/// The Maven coordinates (`group`, `artifact`) that two independent
+/// sources agree on, or `None`:
+/// - the artifact is the file name's, or the manifest title's when it has
+///   a coordinate's shape; where both exist they must be equal;
+/// - the group is a module name's prefix when the module name is that
+///   prefix, a dot and the artifact itself, and the artifact holds a `-`:
+///   no Java package has one, so such a module name was made from Maven
+///   coordinates (maven-bundle-plugin's `groupId.artifactId`, e.g.
+///   `com.fasterxml.jackson.core.jackson-databind`). A module name that
+///   merely ends in a word equal to the artifact (`org.apache.log4j`) is a
+///   Java package, and `Implementation-Vendor-Id` is often an
+///   organisation rather than the groupId (`org.apache` on
+///   commons-collections): neither gives a group.
+fn coordinates(evidence: &Evidence<'_>) -> Option<(String, String)> {
+    let artifact = match (evidence.file.map(|(a, _)| a), evidence.title.as_deref()) {
+        (Some(file), Some(title)) if file != title => return None,
+        (Some(file), _) => file.to_string(),
+        (None, Some(title)) => title.to_string(),
+        (None, None) => return None,
+    };
+    if !artifact.contains('-') {
+        return None;
+    }
+    evidence.module_names.iter().find_map(|module| {
+        let group = module.strip_suffix(&format!(".{artifact}"))?;
+        (group.contains('.') && is_coordinate_token(group))
+            .then(|| (group.to_string(), artifact.clone()))
+    })
+}
+
+/// The archive's identity from its manifest and file name, when it has no
+/// `pom.properties`: full coordinates where [`coordinates`] finds them,
+/// else its name and version with no group (checked by nothing, and so
+/// reported as not checked).
+fn without_pom(manifest: Option<&str>, path: &str) -> Option<Package> {
+    let main = manifest.map(manifest_main_section).unwrap_or_default();
     let get = |key: &str| header_value(&main, key).filter(|v| !v.is_empty());
-    let symbolic = get("Bundle-SymbolicName").and_then(|s| s.split(';').next());
-    let artifact = get("Implementation-Title").or(symbolic)?;
-    let version = get("Implementation-Version").or_else(|| get("Bundle-Version"))?;
-    Some(maven_package(
-        get("Implementation-Vendor-Id"),
-        artifact,
-        version,
-        path,
-    ))
+    let file = file_name_parts(path);
+    let evidence = Evidence {
+        file,
+        title: get("Implementation-Title")
+            .filter(|t| is_coordinate_token(t))
+            .map(str::to_string),
+        module_names: [
+            get("Bundle-SymbolicName").and_then(|s| s.split(';').next().map(str::trim)),
+            get("Automatic-Module-Name"),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|m| is_coordinate_token(m))
+        .map(str::to_string)
+        .collect(),
+        version: get("Implementation-Version")
+            .or_else(|| get("Bundle-Version"))
+            .map(str::to_string),
+    };
+    // The manifest's version is the build's own; a file name's can be a
+    // distribution's renaming (`log4j-1.2-1.2.17.jar`).
+    let version = evidence
+        .version
+        .clone()
+        .or_else(|| evidence.file.map(|(_, v)| v.to_string()))?;
+    if let Some((_, file_version)) = evidence.file
+        && evidence
+            .version
+            .as_deref()
+            .is_some_and(|v| v != file_version)
+    {
+        // The file name and the manifest disagree: the name is not an
+        // `artifact-version` pair, so it says nothing about the artifact.
+        let evidence = Evidence {
+            file: None,
+            ..evidence
+        };
+        return Some(identified(&evidence, &version, path));
+    }
+    Some(identified(&evidence, &version, path))
+}
+
+fn identified(evidence: &Evidence<'_>, version: &str, path: &str) -> Package {
+    match coordinates(evidence) {
+        Some((group, artifact)) => maven_package(Some(&group), &artifact, version, path),
+        None => {
+            let name = evidence
+                .file
+                .map(|(a, _)| a.to_string())
+                .or_else(|| evidence.title.clone())
+                .unwrap_or_else(|| {
+                    let name = file_name(path);
+                    name.get(..name.len().saturating_sub(4))
+                        .unwrap_or(name)
+                        .to_string()
+                });
+            maven_package(None, &name, version, path)
+        }
+    }
 }
 
 /// `commons-lang3-3.12.0.jar` → (`commons-lang3`, `3.12.0`): the version
 /// starts at the first `-` followed by a digit.
-fn from_file_name(path: &str) -> Option<Package> {
+fn file_name_parts(path: &str) -> Option<(&str, &str)> {
     let name = file_name(path);
     let stem = name.get(..name.len().checked_sub(4)?)?;
     let split = stem
@@ -112,7 +225,7 @@ fn from_file_name(path: &str) -> Option<Package> {
         .find(|&(i, c)| c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?
         .0;
     let (artifact, version) = (&stem[..split], &stem[split + 1..]);
-    (!artifact.is_empty()).then(|| maven_package(None, artifact, version, path))
+    (!artifact.is_empty() && !version.is_empty()).then_some((artifact, version))
 }
 
 struct Budget {
@@ -175,11 +288,7 @@ fn scan_archive(
         .collect();
     if !found.is_empty() {
         out.extend(found);
-    } else if let Some(package) = manifest
-        .as_deref()
-        .and_then(|m| from_manifest(m, path))
-        .or_else(|| from_file_name(path))
-    {
+    } else if let Some(package) = without_pom(manifest.as_deref(), path) {
         out.push(package);
     }
     for index in nested {
@@ -231,25 +340,82 @@ impl Detector for JavaArchive {
 mod tests {
     use super::*;
 
+    fn coordinate(manifest: &str, path: &str) -> (String, String) {
+        let p = without_pom(Some(manifest), path).unwrap();
+        (p.name, p.version)
+    }
+
     #[test]
     fn file_names() {
-        let p = from_file_name("a/commons-lang3-3.12.0.jar").unwrap();
         assert_eq!(
-            (p.name.as_str(), p.version.as_str()),
-            ("commons-lang3", "3.12.0")
+            file_name_parts("a/commons-lang3-3.12.0.jar"),
+            Some(("commons-lang3", "3.12.0"))
         );
-        assert!(from_file_name("a/app.jar").is_none());
-        assert!(from_file_name("a/-1.jar").is_none());
-        assert!(from_file_name(".jar").is_none());
+        assert!(file_name_parts("a/app.jar").is_none());
+        assert!(file_name_parts("a/-1.jar").is_none());
+        assert!(file_name_parts(".jar").is_none());
     }
 
     #[test]
     fn manifest_continuations() {
         let m = "Manifest-Version: 1.0\r\nImplementation-Title: very-long-na\r\n me\r\nImplementation-Version: 1.2\r\n\r\nName: x\r\nImplementation-Title: other\r\n";
-        let p = from_manifest(m, "x.jar").unwrap();
         assert_eq!(
-            (p.name.as_str(), p.version.as_str()),
-            ("very-long-name", "1.2")
+            coordinate(m, "x.jar"),
+            ("very-long-name".into(), "1.2".into())
+        );
+    }
+
+    /// The manifests of Debian 12's jars (libcommons-collections3-java,
+    /// liblog4j1.2-java, libspring-core-java), which carry no
+    /// pom.properties: no invented coordinates.
+    #[test]
+    fn display_names_and_vendor_ids_are_not_coordinates() {
+        let collections = "Manifest-Version: 1.0\nImplementation-Title: Commons Collections\nImplementation-Vendor-Id: org.apache\nImplementation-Version: 3.2.2\nBundle-SymbolicName: org.apache.commons.collections\nBundle-Version: 3.2.2\n";
+        assert_eq!(
+            coordinate(collections, "usr/share/java/commons-collections3-3.2.2.jar"),
+            ("commons-collections3".into(), "3.2.2".into())
+        );
+        assert_eq!(
+            coordinate(collections, "usr/share/java/commons-collections3.jar"),
+            ("commons-collections3".into(), "3.2.2".into())
+        );
+        let log4j = "Implementation-Title: log4j\nImplementation-Version: 1.2.17\nBundle-SymbolicName: org.apache.log4j\n";
+        assert_eq!(
+            coordinate(log4j, "usr/share/java/log4j-1.2-1.2.17.jar"),
+            ("log4j".into(), "1.2.17".into())
+        );
+        let spring = "Implementation-Title: spring-core\nImplementation-Version: 4.3.30.RELEASE\n";
+        assert_eq!(
+            coordinate(spring, "usr/share/java/spring3-core.jar"),
+            ("spring-core".into(), "4.3.30.RELEASE".into())
+        );
+    }
+
+    #[test]
+    fn agreeing_sources_give_coordinates() {
+        // The module name is the group followed by the artifact.
+        let jackson = "Implementation-Version: 2.15.2\nBundle-SymbolicName: com.fasterxml.jackson.core.jackson-databind\n";
+        assert_eq!(
+            coordinate(jackson, "lib/jackson-databind-2.15.2.jar"),
+            (
+                "com.fasterxml.jackson.core:jackson-databind".into(),
+                "2.15.2".into()
+            )
+        );
+        // A Maven-named copy of commons-collections: the vendor id and the
+        // module name would make `org.apache:commons-collections`, which
+        // is not its coordinate (`commons-collections:commons-collections`).
+        let collections = "Implementation-Title: Commons Collections\nImplementation-Vendor-Id: org.apache\nImplementation-Version: 3.2.2\nBundle-SymbolicName: org.apache.commons.collections\n";
+        assert_eq!(
+            coordinate(collections, "WEB-INF/lib/commons-collections-3.2.2.jar"),
+            ("commons-collections".into(), "3.2.2".into())
+        );
+        // File name and title disagree: no artifact, no coordinates.
+        let other = "Implementation-Title: other\nImplementation-Version: 2.15.2\nBundle-SymbolicName: com.fasterxml.jackson.core.jackson-databind\n";
+        assert!(
+            !coordinate(other, "lib/jackson-databind-2.15.2.jar")
+                .0
+                .contains(':')
         );
     }
 

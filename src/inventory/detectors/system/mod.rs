@@ -2,8 +2,8 @@
 
 pub mod apk;
 pub mod dpkg;
-pub mod os_release;
-pub mod purl;
+pub(crate) mod os_release;
+pub(crate) mod purl;
 pub mod rpm;
 
 use super::Detector;

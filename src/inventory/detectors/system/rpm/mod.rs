@@ -1,5 +1,5 @@
 //! rpm databases: SQLite (`rpmdb.sqlite`), Berkeley DB hash (`Packages`) and
-//! NDB (`Packages.db`). The format is recognised from the file's first bytes,
+//! NDB (`Packages.db`). The format is recognized from the file's first bytes,
 //! not its name; each backend yields header blobs, read by [`header`].
 
 pub mod bdb;
