@@ -82,7 +82,7 @@ impl Config {
         if merged.is_null() {
             return Ok(Config::default());
         }
-        serde_yaml::from_value(merged).map_err(|error| ConfigError::Parse {
+        from_value(merged).map_err(|error| ConfigError::Parse {
             path: paths.last().cloned().unwrap_or_default(),
             error,
         })
@@ -92,8 +92,43 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(text)
+        from_value(serde_yaml::from_str(text)?)
     }
+}
+
+/// Reads the whole configuration; unknown keys are refused everywhere, and
+/// an error names the key's path (`scanner.scanTimeout: …`).
+fn from_value(value: serde_yaml::Value) -> Result<Config, serde_yaml::Error> {
+    refuse_unknown_scanner_keys(&value)?;
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if path == "." {
+            inner
+        } else {
+            <serde_yaml::Error as serde::de::Error>::custom(format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// `scanner:` flattens other settings into one section, across which
+/// serde's `deny_unknown_fields` does not work; its keys are checked here.
+fn refuse_unknown_scanner_keys(value: &serde_yaml::Value) -> Result<(), serde_yaml::Error> {
+    let Some(section) = value.get("scanner").and_then(|s| s.as_mapping()) else {
+        return Ok(());
+    };
+    let known = crate::scan::ScannerConfig::keys();
+    for key in section.keys() {
+        let name = key.as_str().unwrap_or_default();
+        if !known.iter().any(|k| k == name) {
+            return Err(<serde_yaml::Error as serde::de::Error>::custom(format!(
+                "scanner: unknown field `{}`, expected one of {}",
+                serde_yaml::to_string(key).unwrap_or_default().trim(),
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Merges `over` into `base`: mappings key by key, anything else replaced;
@@ -165,5 +200,98 @@ mod tests {
     fn unknown_keys_and_bad_durations_are_errors() {
         assert!(Config::parse("webhook:\n  pinDigest: true\n").is_err());
         assert!(Config::parse("orchestrator:\n  scanTimeout: soon\n").is_err());
+    }
+
+    /// Every section, nested ones too, refuses a key it does not know
+    /// (typos and keys renamed away included).
+    #[test]
+    fn every_section_refuses_unknown_keys() {
+        for (yaml, key) in [
+            ("scanner:\n  insecureRegistry: [a]\n", "insecureRegistry"),
+            (
+                "scanner:\n  scanTimeoutSeconds: 120\n",
+                "scanTimeoutSeconds",
+            ),
+            ("db:\n  refreshIntervall: 5m\n", "refreshIntervall"),
+            (
+                "kubernetes:\n  events:\n    flushIntervalSeconds: 5\n",
+                "flushIntervalSeconds",
+            ),
+            (
+                "kubernetes:\n  pullSecrets:\n    cacheTtlSeconds: 60\n",
+                "cacheTtlSeconds",
+            ),
+            (
+                "kubernetes:\n  leaderElection:\n    leaseDurationSeconds: 30\n",
+                "leaseDurationSeconds",
+            ),
+            ("kubernetes:\n  reports:\n    enable: true\n", "enable"),
+            ("rescan:\n  retention:\n    maxAgeDays: 180\n", "maxAgeDays"),
+            (
+                "rescan:\n  alertSinks:\n    - {name: a, url: 'http://x', requestTimeoutMillis: 5}\n",
+                "requestTimeoutMillis",
+            ),
+            ("server:\n  listn: x\n", "listn"),
+            ("tls:\n  certfile: x\n", "certfile"),
+            ("telemetry:\n  logformat: json\n", "logformat"),
+            ("orchestrator:\n  scanTimeOut: 8s\n", "scanTimeOut"),
+            ("webhook:\n  pinDigest: true\n", "pinDigest"),
+            ("nonsense: 1\n", "nonsense"),
+        ] {
+            let err = Config::parse(yaml).expect_err(yaml).to_string();
+            assert!(
+                err.contains(&format!("unknown field `{key}`")),
+                "{yaml}: {err}"
+            );
+        }
+    }
+
+    /// Durations are written one way everywhere, and zero or unit-less
+    /// values are refused, never replaced by a default.
+    #[test]
+    fn renamed_duration_keys_read_the_one_syntax() {
+        let config = Config::parse(
+            "scanner:\n  scanTimeout: 2m\n  registryRetryBackoff: 250ms\nkubernetes:\n  events:\n    flushInterval: 1s\n    aggregationWindow: 10m\n  pullSecrets:\n    cacheTtl: 30s\n  leaderElection:\n    leaseDuration: 15s\nrescan:\n  alertSinks:\n    - {name: a, url: 'http://x', initialBackoff: 100ms, maxBackoff: 5s, requestTimeout: 2s}\n",
+        )
+        .unwrap();
+        assert_eq!(config.scanner.scan_timeout(), Duration::from_secs(120));
+        assert_eq!(
+            config.scanner.registry_options().retry_backoff,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            config.kubernetes.events.flush_interval,
+            ConfigDuration::secs(1)
+        );
+        assert_eq!(
+            config.kubernetes.events.aggregation_window,
+            ConfigDuration::secs(600)
+        );
+        assert_eq!(
+            config.kubernetes.pull_secrets.cache_ttl,
+            ConfigDuration::secs(30)
+        );
+        assert_eq!(
+            config.kubernetes.leader_election.lease_duration,
+            ConfigDuration::secs(15)
+        );
+        assert_eq!(
+            config.rescan.alert_sinks[0].request_timeout,
+            ConfigDuration::secs(2)
+        );
+        for bad in [
+            "scanner:\n  scanTimeout: 120\n",
+            "scanner:\n  stallTimeout: 0s\n",
+            "kubernetes:\n  events:\n    flushInterval: 0s\n",
+            "kubernetes:\n  leaderElection:\n    leaseDuration: 1.5s\n",
+            "kubernetes:\n  leaderElection:\n    leaseDuration: 1500ms\n",
+            "kubernetes:\n  leaderElection:\n    leaseDuration: 2s\n",
+            "rescan:\n  alertSinks:\n    - {name: a, url: 'http://x', requestTimeout: 0ms}\n",
+        ] {
+            assert!(Config::parse(bad).is_err(), "{bad}");
+        }
+        // The whole default configuration reads back as itself.
+        let text = serde_yaml::to_string(&Config::default()).unwrap();
+        assert_eq!(Config::parse(&text).unwrap(), Config::default());
     }
 }

@@ -9,7 +9,7 @@ async fn main() -> std::process::ExitCode {
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(err) => {
             eprintln!("scangate: {err:#}");
-            std::process::ExitCode::from(2)
+            std::process::ExitCode::from(scangate::cli::EXIT_ERROR as u8)
         }
     }
 }

@@ -5,7 +5,6 @@
 
 use crate::model::StoredReport;
 use crate::policy::eval::RunningFindings;
-use crate::policy::{ClusterScanPolicy, ScanException};
 use crate::registry::Credentials;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -13,15 +12,12 @@ use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The policies and exceptions in force, as one immutable snapshot.
-#[derive(Debug, Clone, Default)]
-pub struct PolicySet {
-    pub policies: Vec<ClusterScanPolicy>,
-    pub exceptions: Vec<ScanException>,
-}
+/// The policies and exceptions in force, compiled: one immutable snapshot.
+pub use crate::policy::PolicySet;
 
-/// The current [`PolicySet`], swapped whole when a watch sees a change, so a
-/// request never waits on the API server.
+/// The current compiled [`PolicySet`], swapped whole when the files are
+/// read or a watch sees a change (compiled then, never per request), so a
+/// request never waits on the API server and never parses a policy.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyStore {
     current: Arc<ArcSwap<PolicySet>>,
@@ -103,6 +99,8 @@ pub enum AdmissionEventReason {
     AuditViolation,
     BreakGlass,
     ExceptionExpired,
+    /// A ClusterScanPolicy or ScanException of the cluster failed validation.
+    InvalidPolicy,
     /// A re-scan found new vulnerabilities in a running image.
     NewVulnerabilities,
     /// A finding in a running image is past its response deadline.
@@ -117,6 +115,7 @@ impl AdmissionEventReason {
             AdmissionEventReason::AuditViolation => "ImageAuditViolation",
             AdmissionEventReason::BreakGlass => "BreakGlassAdmission",
             AdmissionEventReason::ExceptionExpired => "ScanExceptionExpired",
+            AdmissionEventReason::InvalidPolicy => "InvalidPolicy",
             AdmissionEventReason::NewVulnerabilities => "NewVulnerabilities",
             AdmissionEventReason::RemediationOverdue => "RemediationOverdue",
         }

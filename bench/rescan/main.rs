@@ -28,8 +28,8 @@ use k8s_openapi::api::core::v1::Pod;
 use scangate::app::{Adapters, App, RescanPorts};
 use scangate::config::Config;
 use scangate::policy::load::PolicyDocuments;
+use scangate::ports::PolicyStore;
 use scangate::ports::{Leadership, PodSnapshot};
-use scangate::ports::{PolicySet, PolicyStore};
 use scangate::rescan::rescanner::{RescanConfig, Rescanner};
 use scangate::scan::ImageScanner;
 use scangate::vulndb::{DbHandle, LoadOptions, load_dir};
@@ -245,10 +245,7 @@ async fn main() -> anyhow::Result<()> {
     let documents = PolicyDocuments::read_files(&[
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies/baseline.yaml")
     ])?;
-    let policies = PolicyStore::new(PolicySet {
-        policies: documents.policies,
-        exceptions: documents.exceptions,
-    });
+    let policies = PolicyStore::new(documents.compiled);
     let dir = tempfile::tempdir()?;
     config.rescan = RescanConfig {
         history_dir: history_on.then(|| dir.path().join("history")),

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 fn config(address: &str) -> ScannerConfig {
     let mut config = ScannerConfig::default();
     config.registries.insecure_registries = vec![address.to_string()];
-    config.scan_timeout_seconds = 600.0;
+    config.scan_timeout = scangate::model::ConfigDuration::secs(600);
     config
 }
 

@@ -333,7 +333,7 @@ def main():
             )
         with open(f"{work}/policy.yaml", "w") as f:
             f.write(
-                "kind: ClusterScanPolicy\nmetadata: {name: soak}\n"
+                "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata: {name: soak}\n"
                 "spec: {failOn: {severity: HIGH, unknownSeverityAs: MEDIUM}, onScanPending: Deny, onScanError: Deny}\n"
             )
         server = subprocess.Popen(

@@ -18,7 +18,7 @@ use scangate::config::Config;
 use scangate::model::DatabaseStatus;
 use scangate::model::ScanReport;
 use scangate::policy::load::PolicyDocuments;
-use scangate::ports::{PolicySet, PolicyStore};
+use scangate::ports::PolicyStore;
 use scangate::registry::{Credentials, ImageRef};
 use scangate::scan::{ScanError, Scanner};
 use serde_json::Value;
@@ -284,10 +284,7 @@ async fn main() -> anyhow::Result<()> {
                 updated_at: jiff::Timestamp::now(),
             },
         }))
-        .policies(PolicyStore::new(PolicySet {
-            policies: documents.policies,
-            exceptions: documents.exceptions,
-        }))
+        .policies(PolicyStore::new(documents.compiled))
         .build()?;
     let admission = built.admission(&Adapters::local(Default::default()));
     let dir = tempfile::tempdir()?;

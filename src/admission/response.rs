@@ -94,6 +94,14 @@ pub fn describe(problem: &Problem) -> String {
         ProblemKind::ScanFailed(cause) => {
             format!("image {image} could not be scanned: {cause} (policy {policy:?})")
         }
+        ProblemKind::InvalidPolicy(why) => format!(
+            "policy {policy:?} is invalid and {} image {image} until it is fixed: {why}",
+            if problem.enforced {
+                "denies"
+            } else {
+                "cannot judge"
+            }
+        ),
     }
 }
 
@@ -127,6 +135,10 @@ fn short(problem: &Problem) -> String {
         ProblemKind::ScanFailed(cause) => {
             let cause: String = cause.chars().take(120).collect();
             format!("{image} could not be scanned ({cause}); admitted by policy {policy}")
+        }
+        ProblemKind::InvalidPolicy(why) => {
+            let why: String = why.chars().take(200).collect();
+            format!("[{tag}] policy {policy} is invalid, {image} not judged by it: {why}")
         }
     }
 }

@@ -33,6 +33,7 @@ pub async fn connect(app: &mut App, client: kube::Client) -> Result<Cluster, App
         &app.config.kubernetes,
         app.policies.clone(),
         app.report_metrics.clone(),
+        app.policy_metrics.clone(),
     )
     .await
     .map_err(AppError::Cluster)?;

@@ -9,6 +9,7 @@ pub mod cluster;
 use crate::admission::local::{LogEventSink, StaticCredentials, StaticNamespaceLabels};
 use crate::admission::{Admission, Clock, system_clock};
 use crate::config::Config;
+use crate::k8s::policy_watch::PolicyMetrics;
 use crate::k8s::report_writer::ReportMetrics;
 use crate::ports::{
     EventSink, NamespaceLabels, NothingRunning, PolicyStore, PullCredentials, RunningImages,
@@ -93,6 +94,8 @@ pub struct App {
     pub db: DbHandle,
     pub db_metrics: DbMetrics,
     pub report_metrics: ReportMetrics,
+    /// `scangate_invalid_policies`, set by the cluster's policy watch.
+    pub policy_metrics: PolicyMetrics,
     pub rescan_metrics: RescanMetrics,
     pub policies: PolicyStore,
     /// What admission and re-scans scan with.
@@ -193,9 +196,10 @@ impl AppBuilder {
                 register_db_metrics(registry),
                 ReportMetrics::register(registry),
                 RescanMetrics::register(registry),
+                PolicyMetrics::register(registry),
             ));
         });
-        let (db_metrics, report_metrics, rescan_metrics) =
+        let (db_metrics, report_metrics, rescan_metrics, policy_metrics) =
             registered.expect("Metrics::with_components calls its closure");
         Ok(App {
             config,
@@ -204,6 +208,7 @@ impl AppBuilder {
             db_metrics,
             report_metrics,
             rescan_metrics,
+            policy_metrics,
             policies,
             scanner,
             engine,

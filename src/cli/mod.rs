@@ -4,11 +4,17 @@
 pub(crate) mod crds;
 pub(crate) mod db;
 pub(crate) mod diff;
+pub(crate) mod policy;
 pub(crate) mod report;
 pub(crate) mod scan;
 pub(crate) mod serve;
 
 use clap::{Parser, Subcommand};
+
+/// The exit code of every error and refused input (a usage error, an
+/// invalid configuration or policy file, a failed scan); `main` returns it
+/// for any error, as clap does for a usage error.
+pub const EXIT_ERROR: i32 = 2;
 
 /// scangate: keeps vulnerable container images out of Kubernetes clusters.
 #[derive(Debug, Parser)]
@@ -33,6 +39,9 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crds(crds::CrdsArgs),
+    /// Check policy and exception files.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -44,5 +53,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Diff(args) => diff::run(args),
         Command::Report(args) => report::run(args),
         Command::Crds(args) => crds::run(args),
+        Command::Policy(cmd) => policy::run(cmd),
     }
 }

@@ -3,11 +3,12 @@
 
 use crate::model::DatabaseStatus;
 use crate::model::{ScanReport, Severity};
+use crate::policy::compile::{Origin, compile_policy};
 use crate::policy::eval::{FindingBrief, ProblemKind};
 use crate::policy::load::PolicyDocuments;
 use crate::policy::{
-    ClusterScanPolicy, ClusterScanPolicySpec, EvalInput, FailOn, ImageOutcome, ImageResult,
-    PolicyMode, ScanException, Verdict, evaluate,
+    ClusterScanPolicy, ClusterScanPolicySpec, CompiledException, CompiledPolicy, EvalInput, FailOn,
+    ImageOutcome, ImageResult, PolicyMode, PolicySet, Verdict, evaluate,
 };
 use crate::registry::Credentials;
 use crate::registry::docker_config::read_docker_config;
@@ -47,8 +48,9 @@ pub struct ScanArgs {
     /// Only findings with a fixed version count (and are shown).
     #[arg(long)]
     pub fixable_only: bool,
-    /// The exit code when the policy is violated.
-    #[arg(long, default_value_t = 0)]
+    /// The exit code when the policy is violated (not 2, the code of
+    /// errors and refused input).
+    #[arg(long, default_value_t = 0, value_parser = violation_exit_code)]
     pub exit_code: u8,
     /// Judge the image under this reference (the name it will be pushed
     /// as): policies' exemptions and exceptions' image globs match it.
@@ -82,15 +84,27 @@ pub enum ScanFormat {
     Cyclonedx,
 }
 
+/// `--exit-code`: any code but [`super::EXIT_ERROR`], so that a violation
+/// is never mistaken for a refused policy file or a failed scan.
+fn violation_exit_code(text: &str) -> Result<u8, String> {
+    let code: u8 = text.parse().map_err(|e| format!("{e}"))?;
+    if i32::from(code) == super::EXIT_ERROR {
+        return Err(format!(
+            "{code} is the code of errors (a refused policy file, a failed scan); choose another"
+        ));
+    }
+    Ok(code)
+}
+
 /// The policy the flags describe when no policy file is given.
-fn flag_policy(args: &ScanArgs) -> anyhow::Result<ClusterScanPolicy> {
+fn flag_policy(args: &ScanArgs) -> anyhow::Result<CompiledPolicy> {
     let severities = parse_severities(&args.severity)?;
     let threshold = severities
         .iter()
         .min()
         .copied()
         .unwrap_or(Severity::Unknown);
-    Ok(ClusterScanPolicy::new(
+    let mut policy = ClusterScanPolicy::new(
         "command-line",
         ClusterScanPolicySpec {
             mode: PolicyMode::Enforce,
@@ -101,7 +115,14 @@ fn flag_policy(args: &ScanArgs) -> anyhow::Result<ClusterScanPolicy> {
             },
             ..ClusterScanPolicySpec::default()
         },
-    ))
+    );
+    policy.metadata.name = Some("command-line".into());
+    let origin = Origin::Object {
+        kind: "command line".into(),
+        namespace: None,
+        name: "flags".into(),
+    };
+    Ok(compile_policy(&policy, &origin)?)
 }
 
 fn parse_severities(list: &[String]) -> anyhow::Result<BTreeSet<Severity>> {
@@ -135,7 +156,7 @@ fn violations(verdict: &Verdict) -> Vec<Violation> {
 fn excepted(
     without: &[Violation],
     with: &[Violation],
-    exceptions: &[ScanException],
+    exceptions: &[CompiledException],
     report: &ScanReport,
 ) -> Vec<ExceptedFinding> {
     let kept: BTreeSet<(&str, &str)> = with
@@ -154,28 +175,17 @@ fn excepted(
             .findings
             .iter()
             .find(|f| f.id == v.id && f.package == v.package);
-        let exception = exceptions.iter().find(|e| {
-            e.spec
-                .vulnerabilities
-                .iter()
-                .any(|name| name == "*" || finding.is_some_and(|f| f.is_named(name)))
-        });
+        let exception = exceptions
+            .iter()
+            .find(|e| e.every_vulnerability || finding.is_some_and(|f| e.names(f)));
         out.push(ExceptedFinding {
             id: v.id.clone(),
             package: v.package.clone(),
             exception: exception
-                .map(|e| {
-                    format!(
-                        "{}/{}",
-                        e.metadata.namespace.as_deref().unwrap_or(""),
-                        e.metadata.name.as_deref().unwrap_or("")
-                    )
-                })
+                .map(|e| format!("{}/{}", e.namespace, e.name))
                 .unwrap_or_default(),
-            reason: exception.map(|e| e.spec.reason.clone()).unwrap_or_default(),
-            expires: exception
-                .map(|e| e.spec.expires.clone())
-                .unwrap_or_default(),
+            reason: exception.map(|e| e.reason.clone()).unwrap_or_default(),
+            expires: exception.map(|e| e.expires.to_string()).unwrap_or_default(),
         });
     }
     out
@@ -184,7 +194,7 @@ fn excepted(
 fn judge(
     args: &ScanArgs,
     report: &Arc<ScanReport>,
-    documents: &PolicyDocuments,
+    documents: &PolicySet,
     database: Option<&DatabaseStatus>,
 ) -> anyhow::Result<VerdictSummary> {
     let policies = if documents.policies.is_empty() {
@@ -207,7 +217,7 @@ fn judge(
     // As in the cluster: exceptions in scangate's own namespace apply everywhere.
     let cluster_wide = crate::admission::WebhookConfig::default().cluster_wide_exception_namespaces;
     let now = jiff::Timestamp::now();
-    let run = |exceptions: &[ScanException]| {
+    let run = |exceptions: &[CompiledException]| {
         evaluate(&EvalInput {
             namespace: &args.namespace,
             namespace_labels: &labels,
@@ -262,6 +272,8 @@ fn filter_findings(args: &ScanArgs, doc: &mut ScanDocument) -> anyhow::Result<()
 }
 
 pub async fn run(args: ScanArgs) -> anyhow::Result<i32> {
+    // First, so that a refused policy file costs no scan.
+    let documents = PolicyDocuments::compile_files(&args.policies)?;
     let source = ImageSource::parse(&args.image)?;
     // The server's loading path: the same source parsing, mirror sync and snapshot.
     let db_config = crate::vulndb::DbConfig {
@@ -289,7 +301,6 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<i32> {
         Some(path) => read_docker_config(path)?,
         None => Credentials::anonymous(),
     };
-    let documents = PolicyDocuments::read_files(&args.policies)?;
     let scanner = ImageScanner::new(config, db);
     let report = Arc::new(scanner.scan_source(&source, &creds).await?);
     let verdict = judge(&args, &report, &documents, scanner.database().as_ref())?;

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::k8s::config::ClusterMode;
 use crate::k8s::runtime as cluster;
 use crate::policy::load::PolicyDocuments;
-use crate::ports::{PolicySet, PolicyStore};
+use crate::ports::PolicyStore;
 use crate::registry::docker_config::read_docker_config;
 use crate::telemetry::LogFormat;
 use std::collections::BTreeMap;
@@ -52,8 +52,9 @@ pub struct ServeArgs {
     /// no cluster unless --kubeconfig names one.
     #[arg(long)]
     pub dev: bool,
-    /// Read the configuration, print it with every default filled in, and
-    /// exit (0 if it is valid).
+    /// Read the configuration (and the --policy files), print it with every
+    /// default filled in, and exit: 0 if everything is valid, 2 on any
+    /// problem (an unknown key, a bad value, a refused policy file).
     #[arg(long)]
     pub check_config: bool,
 }
@@ -125,6 +126,9 @@ fn sample_images(dir: &Path) -> BTreeMap<String, PathBuf> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let config = effective_config(&args)?;
+    // Refused files stop the start (and fail --check-config) before
+    // anything else happens: nothing is half-applied.
+    let documents = PolicyDocuments::compile_files(&policy_files(&args))?;
     if args.check_config {
         print!("{}", serde_yaml::to_string(&config)?);
         return Ok(0);
@@ -132,7 +136,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     crate::telemetry::init_logging(&config.telemetry);
     let (cert, key) = tls_files(&config, args.dev)?;
     let in_cluster = cluster::wanted(config.kubernetes.mode, args.kubeconfig.as_deref());
-    let documents = PolicyDocuments::read_files(&policy_files(&args))?;
     if in_cluster && !(documents.policies.is_empty() && documents.exceptions.is_empty()) {
         anyhow::bail!(
             "--policy files and the cluster's ClusterScanPolicy/ScanException resources do not mix: the cluster's are used when connected (kubernetes.mode)"
@@ -144,10 +147,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         in_cluster,
         "policies loaded"
     );
-    let policies = PolicyStore::new(PolicySet {
-        policies: documents.policies,
-        exceptions: documents.exceptions,
-    });
+    let policies = PolicyStore::new(documents);
     let mut app = App::builder(config).policies(policies).build()?;
     app.open_database().await?;
 

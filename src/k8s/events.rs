@@ -4,6 +4,7 @@
 //! into one Event whose series count is written once per flush interval, under a token-bucket rate limit, so a
 //! crash-looping controller cannot flood the API server.
 
+use crate::model::{ConfigDuration, positive_duration};
 use crate::ports::{AdmissionEvent, EventSink};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
@@ -14,22 +15,23 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Settings of the event sink (config key `events`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct EventsConfig {
     /// Events waiting to be written; more are dropped (and counted).
     pub queue_capacity: usize,
     /// Repeats of a reason on one object within this window update one
-    /// Event's series count instead of creating another.
-    pub aggregation_window_seconds: u64,
-    /// How often series counts of repeated events are written.
-    pub flush_interval_seconds: u64,
+    /// Event's series count instead of creating another (`aggregationWindow`, 10m).
+    #[serde(deserialize_with = "positive_duration")]
+    pub aggregation_window: ConfigDuration,
+    /// How often series counts of repeated events are written (`flushInterval`, 5s).
+    #[serde(deserialize_with = "positive_duration")]
+    pub flush_interval: ConfigDuration,
     /// Token bucket: API writes allowed in a burst.
     pub burst: u32,
     /// Token bucket: API writes allowed per minute, sustained.
@@ -44,8 +46,8 @@ impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig {
             queue_capacity: 1024,
-            aggregation_window_seconds: 600,
-            flush_interval_seconds: 5,
+            aggregation_window: ConfigDuration::secs(600),
+            flush_interval: ConfigDuration::secs(5),
             burst: 25,
             writes_per_minute: 60,
             reporting_controller: "scangate.dev/webhook".to_string(),
@@ -120,7 +122,7 @@ impl Writer {
 
     async fn run(mut self, mut receiver: mpsc::Receiver<AdmissionEvent>) {
         // Counts held back by the rate limit are flushed on this tick.
-        let period = Duration::from_secs(self.config.flush_interval_seconds.max(1));
+        let period = self.config.flush_interval.get();
         let mut flush = tokio::time::interval_at(Instant::now() + period, period);
         loop {
             tokio::select! {
@@ -149,7 +151,7 @@ impl Writer {
     }
 
     async fn handle(&mut self, event: AdmissionEvent) {
-        let window = Duration::from_secs(self.config.aggregation_window_seconds);
+        let window = self.config.aggregation_window.get();
         self.series.retain(|_, s| s.started.elapsed() < window);
         let key: AggregationKey = (
             event.reason.as_str(),
@@ -290,13 +292,16 @@ fn regarding(event: &AdmissionEvent) -> ObjectReference {
     let api_version = match event.kind.as_str() {
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
         "Job" | "CronJob" => "batch/v1",
+        "ClusterScanPolicy" | "ScanException" => crate::policy::compile::API_VERSION,
         _ => "v1",
     };
+    // A cluster-scoped object has no namespace (its Event lives in `default`).
+    let cluster_scoped = event.kind == "ClusterScanPolicy";
     ObjectReference {
         api_version: Some(api_version.to_string()),
         kind: Some(event.kind.clone()),
         name: Some(event.name.clone()),
-        namespace: Some(event.namespace.clone()),
+        namespace: (!cluster_scoped).then(|| event.namespace.clone()),
         ..ObjectReference::default()
     }
 }

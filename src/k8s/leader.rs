@@ -1,6 +1,7 @@
 //! Lease-based leader election (coordination.k8s.io/v1), so only one
 //! replica runs the re-scan loop.
 
+use crate::model::ConfigDuration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::PostParams;
@@ -17,15 +18,38 @@ use tokio::task::JoinHandle;
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct LeaderConfig {
     pub lease_name: String,
-    /// A lease not renewed for this long may be taken over.
-    pub lease_duration_seconds: i32,
+    /// A lease not renewed for this long may be taken over
+    /// (`leaseDuration`, 30s; whole seconds, as the Lease records it).
+    #[serde(deserialize_with = "lease_duration")]
+    pub lease_duration: ConfigDuration,
+}
+
+impl LeaderConfig {
+    /// The lease duration in the Lease's unit, whole seconds.
+    pub fn lease_seconds(&self) -> i32 {
+        i32::try_from(self.lease_duration.get().as_secs()).unwrap_or(i32::MAX)
+    }
+}
+
+/// A whole number of seconds, 3 or more (`15s`, `1m`): the Lease counts in
+/// seconds, so `1500ms` would be silently rounded, and it is renewed every
+/// third of its duration.
+fn lease_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConfigDuration, D::Error> {
+    let duration = crate::model::positive_duration(d)?;
+    let seconds = duration.get().as_secs();
+    if duration.get().subsec_nanos() != 0 || !(3..=i32::MAX as u64).contains(&seconds) {
+        return Err(serde::de::Error::custom(format!(
+            "leaseDuration {duration}: expected whole seconds, at least 3s (renewed every third), e.g. 15s or 1m"
+        )));
+    }
+    Ok(duration)
 }
 
 impl Default for LeaderConfig {
     fn default() -> Self {
         LeaderConfig {
             lease_name: "scangate-rescan".to_string(),
-            lease_duration_seconds: 30,
+            lease_duration: ConfigDuration::secs(30),
         }
     }
 }
@@ -121,7 +145,7 @@ impl LeaderElector {
     fn spec(&self, now: jiff::Timestamp, transitions: i32) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(self.config.lease_duration_seconds),
+            lease_duration_seconds: Some(self.config.lease_seconds()),
             acquire_time: Some(MicroTime(now)),
             renew_time: Some(MicroTime(now)),
             lease_transitions: Some(transitions),
@@ -187,9 +211,8 @@ impl Election {
 pub fn spawn_election(elector: LeaderElector) -> (LeaseLeadership, Election) {
     let leadership = LeaseLeadership::default();
     let flag = leadership.leader.clone();
-    let lease = Duration::from_secs(
-        u64::try_from(elector.config.lease_duration_seconds.max(3)).unwrap_or(30),
-    );
+    let lease =
+        Duration::from_secs(u64::try_from(elector.config.lease_seconds().max(3)).unwrap_or(30));
     let period = lease / 3;
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {

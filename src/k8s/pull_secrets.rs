@@ -3,6 +3,7 @@
 //! secret. Secrets are read on demand and cached briefly; their contents
 //! never reach a log line (only secret names do).
 
+use crate::model::{ConfigDuration, positive_duration};
 use crate::ports::{PodPullSecrets, PullCredentials};
 use crate::registry::parse_docker_config;
 use crate::registry::{Credentials, RegistryAuth};
@@ -12,16 +13,16 @@ use kube::{Api, Client};
 use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Settings of [`ClusterPullCredentials`] (config key `pullSecrets`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct PullSecretsConfig {
     /// `namespace/name` of a secret used after the pod's own ones.
     pub global_secret: Option<String>,
-    /// How long a read secret or service account is reused.
-    pub cache_ttl_seconds: u64,
+    /// How long a read secret or service account is reused (`cacheTtl`, 60s).
+    #[serde(deserialize_with = "positive_duration")]
+    pub cache_ttl: ConfigDuration,
     /// Most cached secrets and service accounts.
     pub cache_capacity: u64,
 }
@@ -30,7 +31,7 @@ impl Default for PullSecretsConfig {
     fn default() -> Self {
         PullSecretsConfig {
             global_secret: None,
-            cache_ttl_seconds: 60,
+            cache_ttl: ConfigDuration::secs(60),
             cache_capacity: 1000,
         }
     }
@@ -49,7 +50,7 @@ pub struct ClusterPullCredentials {
 
 impl ClusterPullCredentials {
     pub fn new(client: Client, config: &PullSecretsConfig) -> ClusterPullCredentials {
-        let ttl = Duration::from_secs(config.cache_ttl_seconds);
+        let ttl = config.cache_ttl.get();
         let global = config.global_secret.as_deref().and_then(|s| {
             let (ns, name) = s.split_once('/')?;
             Some((ns.to_string(), name.to_string()))

@@ -6,7 +6,7 @@
 use super::config::{ClusterMode, KubernetesConfig};
 use super::events::ClusterEventSink;
 use super::namespaces::NamespaceReflector;
-use super::policy_watch::PolicyWatch;
+use super::policy_watch::{PolicyMetrics, PolicyReporting, PolicyWatch};
 use super::pull_secrets::ClusterPullCredentials;
 use super::report_writer::{ReportMetrics, ReportQueue, ReportWriter};
 use crate::ports::PolicyStore;
@@ -89,10 +89,18 @@ impl ClusterRuntime {
         config: &KubernetesConfig,
         policies: PolicyStore,
         report_metrics: ReportMetrics,
+        policy_metrics: PolicyMetrics,
     ) -> Result<ClusterRuntime, ClusterError> {
-        let policy_watch = PolicyWatch::start(client.clone(), policies);
-        let (namespaces, namespace_task) = NamespaceReflector::start(client.clone());
         let (events, events_task) = ClusterEventSink::start(client.clone(), config.events.clone());
+        let policy_watch = PolicyWatch::start(
+            client.clone(),
+            policies,
+            PolicyReporting {
+                events: std::sync::Arc::new(events.clone()),
+                metrics: policy_metrics,
+            },
+        );
+        let (namespaces, namespace_task) = NamespaceReflector::start(client.clone());
         let mut tasks = vec![namespace_task, events_task];
         let reports = config.reports.enabled.then(|| {
             let writer = ReportWriter::new(client.clone(), config.reports.max_findings)

@@ -58,11 +58,92 @@ impl Serialize for ConfigDuration {
 
 impl<'de> Deserialize<'de> for ConfigDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        ConfigDuration::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: expected a number and a unit (ms, s, m, h, d, w), e.g. 8s"
-            ))
-        })
+        d.deserialize_any(DurationVisitor)
+    }
+}
+
+/// Reads the text form; a bare number gets a message naming the unit it
+/// lacks rather than serde's "expected a string".
+struct DurationVisitor;
+
+const EXPECTED: &str = "a number and a unit (ms, s, m, h, d, w), e.g. 8s";
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = ConfigDuration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a duration: {EXPECTED}")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ConfigDuration, E> {
+        ConfigDuration::parse(text)
+            .ok_or_else(|| E::custom(format!("invalid duration {text:?}: expected {EXPECTED}")))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ConfigDuration, E> {
+        Err(E::custom(format!(
+            "invalid duration {n}: a unit is missing; write e.g. {n}s (units: ms, s, m, h, d, w)"
+        )))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<ConfigDuration, E> {
+        Err(E::custom(format!(
+            "invalid duration {n}: expected {EXPECTED}"
+        )))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<ConfigDuration, E> {
+        Err(E::custom(format!(
+            "invalid duration {n}: expected {EXPECTED}"
+        )))
+    }
+}
+
+/// For `#[serde(deserialize_with)]` on a timeout, interval or window: a
+/// [`ConfigDuration`] that must not be zero (a zero timeout or tick is a
+/// mistake, refused rather than replaced by a default).
+pub fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<ConfigDuration, D::Error> {
+    let duration = ConfigDuration::deserialize(d)?;
+    if duration.0.is_zero() {
+        return Err(serde::de::Error::custom(
+            "a duration of zero: expected a positive duration, e.g. 500ms, 8s or 5m",
+        ));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Timeout {
+        #[serde(deserialize_with = "positive")]
+        timeout: ConfigDuration,
+    }
+
+    #[test]
+    fn positive_durations_refuse_zero_and_nonsense() {
+        let read = |text: &str| serde_yaml::from_str::<Timeout>(text);
+        assert_eq!(
+            read("timeout: 500ms").unwrap().timeout.get().as_millis(),
+            500
+        );
+        for bad in [
+            "timeout: 0s",
+            "timeout: 0ms",
+            "timeout: -1s",
+            "timeout: 1.5s",
+            "timeout: 120",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let err = read("timeout: 0s").unwrap_err().to_string();
+        assert!(err.contains("expected a positive duration"), "{err}");
+        let err = read("timeout: 120").unwrap_err().to_string();
+        assert!(
+            err.contains("a unit is missing") && err.contains("120s"),
+            "{err}"
+        );
     }
 }

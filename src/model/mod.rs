@@ -8,7 +8,7 @@ mod stored_report;
 
 pub use arcstr::ArcStr;
 pub use database::DatabaseStatus;
-pub use duration::ConfigDuration;
+pub use duration::{ConfigDuration, positive as positive_duration};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 pub use stored_report::{ReportedFinding, StoredReport, listing_order};

@@ -1,13 +1,15 @@
 //! Findings + policies + exceptions + the clock → a verdict. Pure: every
-//! input (including today's date and the namespace's labels) is passed in.
+//! input (including today's date and the namespace's labels) is passed in,
+//! and the policies arrive compiled ([`super::compile`]): nothing is parsed
+//! here.
 
-use super::selector::selects;
-use super::types::{ClusterScanPolicy, PendingAction, PolicyMode, ScanException};
+use super::compile::{CompiledException, CompiledPolicy};
+use super::types::{PendingAction, PolicyMode};
 use crate::model::DatabaseStatus;
 use crate::model::{Finding, ScanReport, Severity};
-use globset::{GlobBuilder, GlobMatcher};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock, RwLock};
+use globset::GlobMatcher;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The annotation that admits a pod despite violations, when a matching
 /// policy enables break-glass. Its value is the reason.
@@ -49,8 +51,8 @@ pub struct EvalInput<'a> {
     /// The annotations of the object under review (break-glass).
     pub annotations: &'a BTreeMap<String, String>,
     pub images: &'a [ImageOutcome],
-    pub policies: &'a [ClusterScanPolicy],
-    pub exceptions: &'a [ScanException],
+    pub policies: &'a [CompiledPolicy],
+    pub exceptions: &'a [CompiledException],
     /// Today in UTC (exceptions expire at the end of their `expires` day).
     pub today: jiff::civil::Date,
     pub now: jiff::Timestamp,
@@ -87,6 +89,9 @@ pub enum ProblemKind {
     },
     Pending,
     ScanFailed(String),
+    /// The policy failed validation (a cluster object written before the
+    /// schema refused it): the message names it, the field and the fix.
+    InvalidPolicy(String),
 }
 
 /// One policy's objection to one image.
@@ -103,8 +108,7 @@ pub struct Problem {
     pub kind: ProblemKind,
 }
 
-/// An exception that would have applied but has expired (or whose expiry
-/// date cannot be read).
+/// An exception that would have applied but has expired.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ExpiredException {
     pub namespace: String,
@@ -142,38 +146,37 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
     let mut break_glass_used = false;
     let mut break_glass_enabled = false;
     for policy in input.policies {
-        if !selects(
-            policy.spec.namespace_selector.as_ref(),
-            input.namespace_labels,
-        ) {
+        if !policy.selector.matches(input.namespace_labels) {
             continue;
         }
-        let name = policy.metadata.name.as_deref().unwrap_or_default();
+        let name = policy.name.as_str();
         verdict.policies.push(name.to_string());
-        let bypass = break_glass_reason.is_some() && policy.spec.break_glass.enabled;
-        break_glass_enabled |= policy.spec.break_glass.enabled;
-        let exempt = compile_globs(&policy.spec.exempt_images);
+        let bypass = break_glass_reason.is_some() && policy.break_glass;
+        break_glass_enabled |= policy.break_glass;
         let database_problem = database_problem(policy, input);
         for image in input.images {
-            if matches_any(&exempt, image) {
+            if matches_any(&policy.exempt_images, image) {
                 continue;
             }
-            let Some((kind, action)) = judge_image(
-                policy,
-                image,
-                database_problem.as_deref(),
-                &exceptions,
-                input,
-                &mut verdict,
-            ) else {
+            let judged = match &policy.invalid {
+                Some(why) => Some((ProblemKind::InvalidPolicy(why.clone()), PendingAction::Deny)),
+                None => judge_image(
+                    policy,
+                    image,
+                    database_problem.as_deref(),
+                    &exceptions,
+                    input,
+                    &mut verdict,
+                ),
+            };
+            let Some((kind, action)) = judged else {
                 continue;
             };
-            let would_deny =
-                policy.spec.mode == PolicyMode::Enforce && action == PendingAction::Deny;
+            let would_deny = policy.mode == PolicyMode::Enforce && action == PendingAction::Deny;
             break_glass_used |= would_deny && bypass;
             verdict.problems.push(Problem {
                 policy: name.to_string(),
-                mode: policy.spec.mode,
+                mode: policy.mode,
                 enforced: would_deny && !bypass,
                 break_glass: would_deny && bypass,
                 image: image.reference.clone(),
@@ -195,7 +198,7 @@ pub fn evaluate(input: &EvalInput<'_>) -> Verdict {
 /// The problem one policy has with one image, and the action its settings
 /// prescribe (`Deny` for violations).
 fn judge_image(
-    policy: &ClusterScanPolicy,
+    policy: &CompiledPolicy,
     image: &ImageOutcome,
     database_problem: Option<&str>,
     exceptions: &ExceptionIndex,
@@ -205,20 +208,17 @@ fn judge_image(
     if let Some(problem) = database_problem {
         return Some((
             ProblemKind::ScanFailed(problem.to_string()),
-            policy.spec.on_scan_error,
+            policy.on_scan_error,
         ));
     }
     let report = match &image.result {
-        ImageResult::Pending => return Some((ProblemKind::Pending, policy.spec.on_scan_pending)),
+        ImageResult::Pending => return Some((ProblemKind::Pending, policy.on_scan_pending)),
         ImageResult::Failed(cause) => {
-            return Some((
-                ProblemKind::ScanFailed(cause.clone()),
-                policy.spec.on_scan_error,
-            ));
+            return Some((ProblemKind::ScanFailed(cause.clone()), policy.on_scan_error));
         }
         ImageResult::Scanned(report) => report,
     };
-    let fail_on = &policy.spec.fail_on;
+    let fail_on = &policy.fail_on;
     let mut violating: Vec<(&Finding, Severity)> = report
         .findings
         .iter()
@@ -281,16 +281,16 @@ fn summarize(
 /// `remediation` window (a finding never seen before starts its window
 /// now). `None` means the normal verdict applies.
 fn grace_until(
-    policy: &ClusterScanPolicy,
+    policy: &CompiledPolicy,
     image: &ImageOutcome,
     violating: &[(&Finding, Severity)],
     now: jiff::Timestamp,
 ) -> Option<jiff::Timestamp> {
     let running = image.running.as_ref()?;
-    if !policy.spec.grace_for_running_images || policy.spec.remediation.is_empty() {
+    if !policy.grace_for_running_images || policy.remediation.is_empty() {
         return None;
     }
-    let windows = super::remediation::response_windows(&policy.spec.remediation).ok()?;
+    let windows = &policy.remediation;
     let mut earliest: Option<jiff::Timestamp> = None;
     for (finding, severity) in violating {
         let window = windows.get(severity)?;
@@ -305,16 +305,13 @@ fn grace_until(
 }
 
 /// Why the database cannot be trusted under this policy's `maxDatabaseAge`.
-fn database_problem(policy: &ClusterScanPolicy, input: &EvalInput<'_>) -> Option<String> {
-    let max_age = policy.spec.max_database_age.as_deref()?;
-    let Ok(max) = super::remediation::parse_duration(max_age) else {
-        return Some(format!("policy has an invalid maxDatabaseAge {max_age:?}"));
-    };
+fn database_problem(policy: &CompiledPolicy, input: &EvalInput<'_>) -> Option<String> {
+    let (max, max_age) = policy.max_database_age.as_ref()?;
     let Some(db) = input.database else {
         return Some("no vulnerability database is loaded".into());
     };
     let age = input.now.duration_since(db.updated_at);
-    (age > max).then(|| {
+    (age > *max).then(|| {
         format!(
             "vulnerability database is {}h old, over maxDatabaseAge {max_age}",
             age.as_secs() / 3600
@@ -322,11 +319,10 @@ fn database_problem(policy: &ClusterScanPolicy, input: &EvalInput<'_>) -> Option
     })
 }
 
-/// An exception in scope, its compiled image globs, and whether it is
-/// active today (`None`: its date cannot be read).
-type ScopedException<'a> = (&'a ScanException, Vec<Arc<GlobMatcher>>, Option<bool>);
+/// An exception in scope and whether it is active today.
+type ScopedException<'a> = (&'a CompiledException, bool);
 
-/// The exceptions that may apply in the request's namespace, compiled once.
+/// The exceptions that may apply in the request's namespace.
 struct ExceptionIndex<'a> {
     entries: Vec<ScopedException<'a>>,
 }
@@ -342,7 +338,7 @@ impl<'a> ExceptionIndex<'a> {
     }
 
     fn scoped(
-        exceptions: &'a [ScanException],
+        exceptions: &'a [CompiledException],
         namespace: &str,
         cluster_wide: &[String],
         today: jiff::civil::Date,
@@ -350,17 +346,7 @@ impl<'a> ExceptionIndex<'a> {
         let entries = exceptions
             .iter()
             .filter(|ex| in_scope(ex, namespace, cluster_wide))
-            .map(|ex| {
-                // `None`: the date cannot be read; such an exception never applies.
-                let active = ex
-                    .spec
-                    .expires
-                    .trim()
-                    .parse::<jiff::civil::Date>()
-                    .ok()
-                    .map(|last_day| today <= last_day);
-                (ex, compile_globs(&ex.spec.images), active)
-            })
+            .map(|ex| (ex, today <= ex.expires))
             .collect();
         ExceptionIndex { entries }
     }
@@ -384,26 +370,17 @@ impl<'a> ExceptionIndex<'a> {
         expired: &mut Vec<ExpiredException>,
     ) -> bool {
         let mut covered = false;
-        for (ex, globs, active) in &self.entries {
-            let names = ex
-                .spec
-                .vulnerabilities
-                .iter()
-                .any(|v| v.trim() == "*" || finding.is_named(v.trim()));
-            let image_matches = ex.spec.images.is_empty()
-                || globs
-                    .iter()
-                    .any(|g| g.is_match(reference) || g.is_match(normalized));
-            if !names || !image_matches {
+        for (ex, active) in &self.entries {
+            if !ex.names(finding) || !ex.matches_image(reference, normalized) {
                 continue;
             }
-            if *active == Some(true) {
+            if *active {
                 covered = true;
             } else {
                 expired.push(ExpiredException {
-                    namespace: ex.metadata.namespace.clone().unwrap_or_default(),
-                    name: ex.metadata.name.clone().unwrap_or_default(),
-                    expires: ex.spec.expires.clone(),
+                    namespace: ex.namespace.clone(),
+                    name: ex.name.clone(),
+                    expires: ex.expires.to_string(),
                 });
             }
         }
@@ -420,7 +397,7 @@ pub struct NamespaceExceptions<'a> {
 
 impl<'a> NamespaceExceptions<'a> {
     pub fn new(
-        exceptions: &'a [ScanException],
+        exceptions: &'a [CompiledException],
         namespace: &str,
         cluster_wide: &[String],
         today: jiff::civil::Date,
@@ -445,50 +422,14 @@ impl<'a> NamespaceExceptions<'a> {
 
 /// An exception applies in its own namespace, or everywhere if it lives in a
 /// cluster-wide namespace; `namespaces` narrows that further.
-fn in_scope(ex: &ScanException, namespace: &str, cluster_wide: &[String]) -> bool {
-    let own = ex.metadata.namespace.as_deref().unwrap_or_default();
+fn in_scope(ex: &CompiledException, namespace: &str, cluster_wide: &[String]) -> bool {
+    let own = ex.namespace.as_str();
     let granted = own == namespace || cluster_wide.iter().any(|ns| ns == own);
-    granted
-        && (ex.spec.namespaces.is_empty() || ex.spec.namespaces.iter().any(|ns| ns == namespace))
-}
-
-/// Globs where `*` also crosses `/`; an invalid pattern matches nothing.
-fn compile_globs(patterns: &[String]) -> Vec<Arc<GlobMatcher>> {
-    patterns
-        .iter()
-        .filter_map(|p| compile_glob(p.trim()))
-        .collect()
-}
-
-/// How many compiled globs are remembered (the cache is emptied when full).
-const MAX_CACHED_GLOBS: usize = 4096;
-
-/// Compiling a glob builds a regex, which costs more than the rest of an
-/// evaluation; the same few patterns come back on every request.
-fn compile_glob(pattern: &str) -> Option<Arc<GlobMatcher>> {
-    // Read-locked: every review reads it from every worker, and a mutex
-    // made them queue.
-    static CACHE: OnceLock<RwLock<HashMap<String, Option<Arc<GlobMatcher>>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache.read().ok().and_then(|c| c.get(pattern).cloned()) {
-        return hit;
-    }
-    let compiled = GlobBuilder::new(pattern)
-        .literal_separator(false)
-        .build()
-        .ok()
-        .map(|g| Arc::new(g.compile_matcher()));
-    if let Ok(mut cache) = cache.write() {
-        if cache.len() >= MAX_CACHED_GLOBS {
-            cache.clear();
-        }
-        cache.insert(pattern.to_string(), compiled.clone());
-    }
-    compiled
+    granted && (ex.namespaces.is_empty() || ex.namespaces.iter().any(|ns| ns == namespace))
 }
 
 /// Globs are tried against the reference as written and as normalized.
-fn matches_any(globs: &[Arc<GlobMatcher>], image: &ImageOutcome) -> bool {
+fn matches_any(globs: &[GlobMatcher], image: &ImageOutcome) -> bool {
     globs
         .iter()
         .any(|g| g.is_match(&image.reference) || g.is_match(&*image.normalized))

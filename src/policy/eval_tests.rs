@@ -1,11 +1,12 @@
 //! Every policy rule, exception edge and mode, on plain values.
 
+use super::compile::PolicySet;
 use super::eval::*;
 use super::types::*;
 use crate::model::DatabaseStatus;
 use crate::model::{Finding, Inventory, PackageKind, ScanReport, Severity, SeveritySource};
 use jiff::civil::date;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -78,6 +79,7 @@ fn exception(ns: &str, vulns: &[&str], images: &[&str], expires: &str) -> ScanEx
         },
     );
     ex.metadata.namespace = Some(ns.into());
+    ex.metadata.name = Some("ex".into());
     ex
 }
 
@@ -111,13 +113,14 @@ impl Case {
 
     fn run(&self) -> Verdict {
         let cluster_wide = vec!["scangate".to_string()];
+        let set = PolicySet::compile(&self.policies, &self.exceptions).expect("valid policies");
         evaluate(&EvalInput {
             namespace: self.namespace,
             namespace_labels: &self.labels,
             annotations: &self.annotations,
             images: &self.images,
-            policies: &self.policies,
-            exceptions: &self.exceptions,
+            policies: &set.policies,
+            exceptions: &set.exceptions,
             today: self.today,
             now: "2026-11-23T12:00:00Z".parse().unwrap(),
             database: self.database.as_ref(),
@@ -205,11 +208,17 @@ fn exempt_images_match_written_or_normalized_reference() {
         assert!(v.allowed() && v.problems.is_empty(), "{glob}");
     }
     let mut spec = high();
-    spec.exempt_images = vec!["other/*".into(), "[invalid".into()];
+    spec.exempt_images = vec!["other/*".into()];
     assert!(
-        !Case::new(vec![vulnerable_image()], vec![policy("p", spec)])
+        !Case::new(vec![vulnerable_image()], vec![policy("p", spec.clone())])
             .run()
             .allowed()
+    );
+    spec.exempt_images.push("[invalid".into());
+    let err = PolicySet::compile(&[policy("p", spec)], &[]).unwrap_err();
+    assert!(
+        err[0].to_string().contains("spec.exemptImages[1]"),
+        "{err:?}"
     );
 }
 
@@ -234,7 +243,7 @@ fn every_matching_policy_applies() {
         ..Default::default()
     };
     let mut prod_only = high();
-    prod_only.namespace_selector = Some(LabelSelector {
+    prod_only.namespace_selector = Some(NamespaceSelector {
         match_labels: Some(BTreeMap::from([("env".into(), "prod".into())])),
         ..Default::default()
     });
@@ -277,13 +286,13 @@ fn case_with_exception(ex: ScanException, today: jiff::civil::Date) -> Verdict {
 fn exception_by_id_alias_or_star() {
     for id in ["CVE-C", "alias-cve-c", "*"] {
         let v = case_with_exception(
-            exception("shop", &[id], &[], "2026-12-31"),
+            exception("shop", &[id], &["*"], "2026-12-31"),
             date(2026, 11, 23),
         );
         assert!(v.allowed(), "{id}");
     }
     let v = case_with_exception(
-        exception("shop", &["CVE-OTHER"], &[], "2026-12-31"),
+        exception("shop", &["CVE-OTHER"], &["*"], "2026-12-31"),
         date(2026, 11, 23),
     );
     assert!(!v.allowed());
@@ -291,7 +300,7 @@ fn exception_by_id_alias_or_star() {
 
 #[test]
 fn exception_expiry_day_is_inclusive() {
-    let ex = || exception("shop", &["CVE-C"], &[], "2026-11-23");
+    let ex = || exception("shop", &["CVE-C"], &["*"], "2026-11-23");
     let before = case_with_exception(ex(), date(2026, 11, 22));
     assert!(before.allowed() && before.expired_exceptions.is_empty());
     let on = case_with_exception(ex(), date(2026, 11, 23));
@@ -309,13 +318,15 @@ fn exception_expiry_day_is_inclusive() {
 }
 
 #[test]
-fn exception_with_unreadable_date_never_applies() {
-    let v = case_with_exception(
-        exception("shop", &["CVE-C"], &[], "next week"),
-        date(2026, 11, 23),
+fn exception_with_unreadable_date_is_refused_when_compiled() {
+    let err =
+        PolicySet::compile(&[], &[exception("shop", &["CVE-C"], &["*"], "next week")]).unwrap_err();
+    assert!(
+        err[0]
+            .to_string()
+            .starts_with("ScanException shop/ex: spec.expires: \"next week\" is not a date"),
+        "{err:?}"
     );
-    assert!(!v.allowed());
-    assert_eq!(v.expired_exceptions.len(), 1);
 }
 
 #[test]
@@ -330,24 +341,29 @@ fn exception_image_globs() {
         date(2026, 11, 23),
     );
     assert!(!v.allowed());
-    let v = case_with_exception(
-        exception("shop", &["*"], &["[bad"], "2026-12-31"),
-        date(2026, 11, 23),
+    let err =
+        PolicySet::compile(&[], &[exception("shop", &["*"], &["[bad"], "2026-12-31")]).unwrap_err();
+    assert!(
+        err[0].to_string().contains("spec.images[0]: glob \"[bad\""),
+        "an invalid glob is refused, never widens the exception: {err:?}"
     );
-    assert!(!v.allowed(), "an invalid glob must not widen the exception");
 }
 
 #[test]
 fn exception_namespace_scope() {
     let today = date(2026, 11, 23);
-    assert!(!case_with_exception(exception("other", &["*"], &[], "2026-12-31"), today).allowed());
-    assert!(case_with_exception(exception("scangate", &["*"], &[], "2026-12-31"), today).allowed());
-    let mut narrowed = exception("scangate", &["*"], &[], "2026-12-31");
+    assert!(
+        !case_with_exception(exception("other", &["*"], &["*"], "2026-12-31"), today).allowed()
+    );
+    assert!(
+        case_with_exception(exception("scangate", &["*"], &["*"], "2026-12-31"), today).allowed()
+    );
+    let mut narrowed = exception("scangate", &["*"], &["*"], "2026-12-31");
     narrowed.spec.namespaces = vec!["billing".into()];
     assert!(!case_with_exception(narrowed.clone(), today).allowed());
     narrowed.spec.namespaces.push("shop".into());
     assert!(case_with_exception(narrowed, today).allowed());
-    let mut own_other = exception("other", &["*"], &[], "2026-12-31");
+    let mut own_other = exception("other", &["*"], &["*"], "2026-12-31");
     own_other.spec.namespaces = vec!["shop".into()];
     assert!(
         !case_with_exception(own_other, today).allowed(),

@@ -1,120 +1,159 @@
 //! Policies and exceptions from YAML files holding the same documents as
-//! the custom resources (`--policy FILE`), for running outside a cluster.
+//! the custom resources (`--policy FILE`, `scangate policy check`), for
+//! running outside a cluster. A set of files is all or nothing: every
+//! document is checked, every refusal reported, and one invalid document
+//! refuses the set.
 
+use super::compile::{
+    self, EXCEPTION_KIND, Origin, POLICY_KIND, PolicySet, ValidationError, describe,
+};
 use super::types::{ClusterScanPolicy, ScanException};
 use serde::Deserialize;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// Why one file, or one document of it, was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyFileError {
-    #[error("reading {path}: {cause}")]
+    #[error("reading {path}")]
     Read {
         path: PathBuf,
-        cause: std::io::Error,
+        #[source]
+        source: std::io::Error,
     },
-    #[error("{path}, document {index}: {cause}")]
-    Parse {
+    #[error("{path}, document {index}: not valid YAML")]
+    Yaml {
         path: PathBuf,
         index: usize,
-        cause: serde_yaml::Error,
+        #[source]
+        source: serde_yaml::Error,
     },
-    #[error(
-        "{path}, document {index}: kind {kind:?} is neither ClusterScanPolicy nor ScanException"
-    )]
-    Kind {
-        path: PathBuf,
-        index: usize,
-        kind: String,
-    },
-    #[error("{path}, document {index}: {what} has no metadata.{field}")]
-    Metadata {
-        path: PathBuf,
-        index: usize,
-        what: &'static str,
-        field: &'static str,
-    },
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
 }
 
-/// The policies and exceptions of a set of files.
+/// Every refusal of a set of files, one per line with its causes.
+#[derive(Debug)]
+pub struct PolicyFileErrors(pub Vec<PolicyFileError>);
+
+impl fmt::Display for PolicyFileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(|e| describe(e)).collect();
+        match lines.as_slice() {
+            [one] => f.write_str(one),
+            _ => write!(
+                f,
+                "{} invalid policy documents:\n  {}",
+                lines.len(),
+                lines.join("\n  ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PolicyFileErrors {}
+
+/// The typed documents of a set of files, all of them valid.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyDocuments {
     pub policies: Vec<ClusterScanPolicy>,
     pub exceptions: Vec<ScanException>,
-}
-
-#[derive(Deserialize)]
-struct KindOnly {
-    #[serde(default)]
-    kind: String,
+    /// The same, compiled.
+    pub compiled: PolicySet,
 }
 
 impl PolicyDocuments {
-    pub fn read_files(paths: &[PathBuf]) -> Result<PolicyDocuments, PolicyFileError> {
+    /// Reads and checks every document of every file.
+    pub fn read_files(paths: &[PathBuf]) -> Result<PolicyDocuments, PolicyFileErrors> {
         let mut docs = PolicyDocuments::default();
+        let mut errors = Vec::new();
         for path in paths {
-            let text = std::fs::read_to_string(path).map_err(|cause| PolicyFileError::Read {
-                path: path.clone(),
-                cause,
-            })?;
-            docs.add_text(path, &text)?;
+            match std::fs::read_to_string(path) {
+                Ok(text) => errors.extend(docs.add_text(path, &text)),
+                Err(source) => errors.push(PolicyFileError::Read {
+                    path: path.clone(),
+                    source,
+                }),
+            }
         }
-        Ok(docs)
+        if errors.is_empty() {
+            Ok(docs)
+        } else {
+            Err(PolicyFileErrors(errors))
+        }
     }
 
-    /// Adds every document of a multi-document YAML text.
-    pub fn add_text(&mut self, path: &Path, text: &str) -> Result<(), PolicyFileError> {
+    /// The compiled set of `paths`.
+    pub fn compile_files(paths: &[PathBuf]) -> Result<PolicySet, PolicyFileErrors> {
+        Ok(PolicyDocuments::read_files(paths)?.compiled)
+    }
+
+    /// Adds every valid document of a multi-document YAML text; returns
+    /// the refusals.
+    pub fn add_text(&mut self, path: &Path, text: &str) -> Vec<PolicyFileError> {
+        let mut errors = Vec::new();
         for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let value = serde_yaml::Value::deserialize(document).map_err(|cause| {
-                PolicyFileError::Parse {
-                    path: path.to_path_buf(),
-                    index,
-                    cause,
+            let value = match serde_json::Value::deserialize(document) {
+                Ok(value) => value,
+                Err(source) => {
+                    // The parser cannot resume after a syntax error.
+                    errors.push(PolicyFileError::Yaml {
+                        path: path.to_path_buf(),
+                        index,
+                        source,
+                    });
+                    break;
                 }
-            })?;
+            };
             if value.is_null() {
                 continue;
             }
-            let parse_err = |cause| PolicyFileError::Parse {
-                path: path.to_path_buf(),
-                index,
-                cause,
-            };
-            let missing = |what, field| PolicyFileError::Metadata {
-                path: path.to_path_buf(),
-                index,
-                what,
-                field,
-            };
-            let kind = serde_yaml::from_value::<KindOnly>(value.clone())
-                .map_err(parse_err)?
-                .kind;
-            match kind.as_str() {
-                "ClusterScanPolicy" => {
-                    let policy: ClusterScanPolicy =
-                        serde_yaml::from_value(value).map_err(parse_err)?;
-                    if policy.metadata.name.is_none() {
-                        return Err(missing("ClusterScanPolicy", "name"));
-                    }
-                    self.policies.push(policy);
-                }
-                "ScanException" => {
-                    let exception: ScanException =
-                        serde_yaml::from_value(value).map_err(parse_err)?;
-                    if exception.metadata.name.is_none() {
-                        return Err(missing("ScanException", "name"));
-                    }
-                    if exception.metadata.namespace.is_none() {
-                        return Err(missing("ScanException", "namespace"));
-                    }
-                    self.exceptions.push(exception);
-                }
-                _ => {
-                    return Err(PolicyFileError::Kind {
-                        path: path.to_path_buf(),
-                        index,
-                        kind,
-                    });
-                }
+            if let Err(error) = self.add_value(path, index, &value) {
+                errors.push(error.into());
+            }
+        }
+        errors
+    }
+
+    fn add_value(
+        &mut self,
+        path: &Path,
+        index: usize,
+        value: &serde_json::Value,
+    ) -> Result<(), ValidationError> {
+        let kind = compile::kind_of(value);
+        let name = value.pointer("/metadata/name").and_then(|n| n.as_str());
+        let namespace = value
+            .pointer("/metadata/namespace")
+            .and_then(|n| n.as_str());
+        let object = match (name, namespace) {
+            (Some(name), Some(ns)) if kind == EXCEPTION_KIND => Some(format!("{kind} {ns}/{name}")),
+            (Some(name), _) if !kind.is_empty() => Some(format!("{kind} {name}")),
+            _ => None,
+        };
+        let origin = Origin::File {
+            path: path.to_path_buf(),
+            index,
+            object,
+        };
+        match kind {
+            POLICY_KIND => {
+                let policy: ClusterScanPolicy = compile::parse(value, &origin, POLICY_KIND)?;
+                let compiled = compile::compile_policy(&policy, &origin)?;
+                self.policies.push(policy);
+                self.compiled.policies.push(compiled);
+            }
+            EXCEPTION_KIND => {
+                let exception: ScanException = compile::parse(value, &origin, EXCEPTION_KIND)?;
+                let compiled = compile::compile_exception(&exception, &origin)?;
+                self.exceptions.push(exception);
+                self.compiled.exceptions.push(compiled);
+            }
+            other => {
+                return Err(ValidationError::Kind {
+                    origin: Box::new(origin),
+                    found: other.to_string(),
+                });
             }
         }
         Ok(())
@@ -122,38 +161,5 @@ impl PolicyDocuments {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_both_kinds_from_one_file() {
-        let mut docs = PolicyDocuments::default();
-        docs.add_text(
-            Path::new("p.yaml"),
-            "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata: {name: base}\nspec:\n  mode: Audit\n  failOn: {severity: HIGH}\n---\napiVersion: scangate.dev/v1alpha1\nkind: ScanException\nmetadata: {name: x, namespace: shop}\nspec:\n  vulnerabilities: [CVE-1]\n  reason: r\n  expires: 2026-12-31\n",
-        )
-        .unwrap();
-        assert_eq!(docs.policies.len(), 1);
-        assert_eq!(docs.policies[0].spec.mode, crate::policy::PolicyMode::Audit);
-        assert_eq!(docs.exceptions[0].spec.expires, "2026-12-31");
-    }
-
-    #[test]
-    fn errors_name_the_document() {
-        let mut docs = PolicyDocuments::default();
-        let err = docs
-            .add_text(
-                Path::new("p.yaml"),
-                "kind: ConfigMap\nmetadata: {name: a}\n",
-            )
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("document 0: kind \"ConfigMap\""),
-            "{err}"
-        );
-        let err = docs
-            .add_text(Path::new("p.yaml"), "kind: ScanException\nmetadata: {name: a}\nspec: {vulnerabilities: [a], reason: r, expires: 2026-01-01}\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("no metadata.namespace"), "{err}");
-    }
-}
+#[path = "load_tests.rs"]
+mod tests;

@@ -11,8 +11,8 @@
 //!
 //! A registry's faults are met with named limits: `429` and `5xx` answers
 //! and connections that fail before an answer are retried
-//! (`registryRetries`, backing off from `registryRetryBackoffSeconds`,
-//! honouring `Retry-After` up to `maxRetryAfterSeconds`); redirects are
+//! (`registryRetries`, backing off from `registryRetryBackoff`,
+//! honouring `Retry-After` up to `maxRetryAfter`); redirects are
 //! followed by hand, at most `maxRegistryRedirects`, each hop checked by
 //! [`transport::check_redirect`] and sent no credentials when it leaves the
 //! registry's origin; manifests, token answers and error bodies are read
@@ -39,7 +39,7 @@ use std::time::Duration;
 pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 4 << 20;
 /// Default of `maxTokenResponseBytes`: real token answers are a few KiB.
 pub const DEFAULT_MAX_TOKEN_RESPONSE_BYTES: usize = 1 << 20;
-/// Default of `maxRetryBackoffSeconds`.
+/// Default of `maxRetryBackoff`.
 pub const DEFAULT_MAX_RETRY_BACKOFF: Duration = Duration::from_secs(30);
 /// How much of an error answer's body is kept for the error message (a
 /// truncation of text shown to people, not a limit on what is accepted).
@@ -62,7 +62,7 @@ pub enum RegistryError {
         expected: String,
         actual: String,
     },
-    #[error("registry {registry}: no answer within {seconds}s (registryRequestTimeoutSeconds)")]
+    #[error("registry {registry}: no answer within {seconds}s (registryRequestTimeout)")]
     Timeout { registry: String, seconds: f64 },
     /// An answer larger than its limit.
     #[error("registry {registry}: {what} of {size} bytes, above {limit} ({limit_bytes})")]
@@ -82,7 +82,7 @@ pub enum RegistryError {
     },
     /// The registry asked to be retried later than scangate waits.
     #[error(
-        "registry {registry}: {status} with Retry-After {retry_after_seconds}s, above maxRetryAfterSeconds ({limit_seconds}s)"
+        "registry {registry}: {status} with Retry-After {retry_after_seconds}s, above maxRetryAfter ({limit_seconds}s)"
     )]
     RetryAfterTooLong {
         registry: String,
@@ -106,13 +106,13 @@ pub enum RegistryError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistryOptions {
     /// Budget for one request until its answer's headers, and for reading a
-    /// manifest or error body (`registryRequestTimeoutSeconds`).
+    /// manifest or error body (`registryRequestTimeout`).
     pub request_timeout: Duration,
     /// Retries after a 429, a 5xx or a failed connection (`registryRetries`).
     pub retries: u32,
-    /// First backoff, doubled on each retry (`registryRetryBackoffSeconds`).
+    /// First backoff, doubled on each retry (`registryRetryBackoff`).
     pub retry_backoff: Duration,
-    /// Longest `Retry-After` waited for; longer fails at once (`maxRetryAfterSeconds`).
+    /// Longest `Retry-After` waited for; longer fails at once (`maxRetryAfter`).
     pub max_retry_after: Duration,
     /// Redirects followed per request (`maxRegistryRedirects`).
     pub max_redirects: usize,
@@ -120,7 +120,7 @@ pub struct RegistryOptions {
     pub max_manifest_bytes: usize,
     /// Largest token-server answer read (`maxTokenResponseBytes`).
     pub max_token_response_bytes: usize,
-    /// Longest single wait between retries (`maxRetryBackoffSeconds`).
+    /// Longest single wait between retries (`maxRetryBackoff`).
     pub max_retry_backoff: Duration,
 }
 
@@ -532,7 +532,7 @@ impl RegistryClient {
     }
 
     /// Runs `once` until it succeeds, fails for good, or the retries
-    /// (`registryRetries`, `maxRetryAfterSeconds`) are used up.
+    /// (`registryRetries`, `maxRetryAfter`) are used up.
     async fn retrying<F, Fut>(
         &self,
         registry: &str,
@@ -583,7 +583,7 @@ impl RegistryClient {
         }
     }
 
-    /// `registryRetryBackoffSeconds` × 2^(attempt − 1), capped.
+    /// `registryRetryBackoff` × 2^(attempt − 1), capped.
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
         self.options

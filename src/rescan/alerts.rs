@@ -2,7 +2,7 @@
 //! Slack-compatible incoming webhook) with retries and backoff; an alert a
 //! sink never accepts ends in the dead-letter log, so none is lost.
 
-use crate::model::{Finding, Severity};
+use crate::model::{ConfigDuration, Finding, Severity, positive_duration};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -81,15 +81,24 @@ pub struct SinkConfig {
     /// Attempts before an alert goes to the dead-letter log (`maxAttempts`).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
-    /// First retry delay; doubles each attempt (`initialBackoffMillis`).
-    #[serde(default = "default_initial_backoff")]
-    pub initial_backoff_millis: u64,
-    /// Longest retry delay (`maxBackoffMillis`).
-    #[serde(default = "default_max_backoff")]
-    pub max_backoff_millis: u64,
-    /// Per-request timeout (`requestTimeoutMillis`).
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout_millis: u64,
+    /// First retry delay; doubles each attempt (`initialBackoff`, 500ms).
+    #[serde(
+        default = "default_initial_backoff",
+        deserialize_with = "positive_duration"
+    )]
+    pub initial_backoff: ConfigDuration,
+    /// Longest retry delay (`maxBackoff`, 60s).
+    #[serde(
+        default = "default_max_backoff",
+        deserialize_with = "positive_duration"
+    )]
+    pub max_backoff: ConfigDuration,
+    /// Per-request timeout (`requestTimeout`, 10s).
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "positive_duration"
+    )]
+    pub request_timeout: ConfigDuration,
     /// Alerts waiting for this sink; beyond it they go straight to the
     /// dead-letter log instead of growing memory (`queueCapacity`).
     #[serde(default = "default_queue_capacity")]
@@ -99,14 +108,14 @@ pub struct SinkConfig {
 fn default_max_attempts() -> u32 {
     8
 }
-fn default_initial_backoff() -> u64 {
-    500
+fn default_initial_backoff() -> ConfigDuration {
+    ConfigDuration(Duration::from_millis(500))
 }
-fn default_max_backoff() -> u64 {
-    60_000
+fn default_max_backoff() -> ConfigDuration {
+    ConfigDuration::secs(60)
 }
-fn default_request_timeout() -> u64 {
-    10_000
+fn default_request_timeout() -> ConfigDuration {
+    ConfigDuration::secs(10)
 }
 fn default_queue_capacity() -> usize {
     1_000
@@ -236,13 +245,13 @@ async fn deliver(
     alert: &Alert,
 ) -> Result<(), (u32, String)> {
     let body = payload(alert, sink.format);
-    let mut backoff = Duration::from_millis(sink.initial_backoff_millis);
-    let max_backoff = Duration::from_millis(sink.max_backoff_millis);
+    let mut backoff = sink.initial_backoff.get();
+    let max_backoff = sink.max_backoff.get();
     let mut last_error = String::new();
     for attempt in 1..=sink.max_attempts.max(1) {
         let sent = client
             .post(&sink.url)
-            .timeout(Duration::from_millis(sink.request_timeout_millis))
+            .timeout(sink.request_timeout.get())
             .json(&body)
             .send()
             .await;

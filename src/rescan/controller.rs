@@ -9,7 +9,7 @@ use super::rescanner::Rescanner;
 use super::running::{RunningImage, Workload, running_images};
 use crate::model::Finding;
 use crate::policy::eval::NamespaceExceptions;
-use crate::policy::remediation::{ResponseWindows, response_windows};
+use crate::policy::remediation::ResponseWindows;
 use crate::ports::{
     AdmissionEvent, AdmissionEventReason, EventSink, Leadership, PodSnapshot, PolicyStore,
     PullCredentials,
@@ -49,21 +49,16 @@ pub struct RescanController {
     last_success: std::sync::Mutex<Option<Instant>>,
 }
 
-/// The tightest response window per severity over all policies.
+/// The tightest response window per severity over all policies (compiled
+/// when loaded: an invalid policy has none).
 fn windows(policies: &PolicyStore) -> ResponseWindows {
     let mut out = ResponseWindows::new();
     for policy in &policies.snapshot().policies {
-        match response_windows(&policy.spec.remediation) {
-            Ok(w) => {
-                for (severity, window) in w {
-                    let tightest = out.entry(severity).or_insert(window);
-                    if window < *tightest {
-                        *tightest = window;
-                    }
-                }
+        for (severity, window) in &policy.remediation {
+            let tightest = out.entry(*severity).or_insert(*window);
+            if window < tightest {
+                *tightest = *window;
             }
-            Err(err) => tracing::warn!(policy = ?policy.metadata.name, error = %err,
-                "remediation windows of a policy are invalid; ignored"),
         }
     }
     out

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Retention {
-    /// Documents older than this many days are deleted (`maxAgeDays`).
-    pub max_age_days: u32,
+    /// Documents older than this are deleted (`maxAge`, 180d).
+    #[serde(deserialize_with = "crate::model::positive_duration")]
+    pub max_age: crate::model::ConfigDuration,
     /// At most this many documents are kept per image repository (`maxScansPerImage`).
     pub max_scans_per_image: usize,
 }
@@ -19,7 +20,7 @@ pub struct Retention {
 impl Default for Retention {
     fn default() -> Self {
         Retention {
-            max_age_days: 180,
+            max_age: crate::model::ConfigDuration::secs(180 * 86_400),
             max_scans_per_image: 500,
         }
     }
@@ -132,8 +133,9 @@ impl HistoryStore {
     fn prune(&self, folder: &Path, now: jiff::Timestamp) -> Result<(), HistoryError> {
         let mut entries = documents_in(folder)?;
         entries.sort();
-        let cutoff_ms =
-            now.as_millisecond() - i64::from(self.retention.max_age_days) * 24 * 3600 * 1000;
+        let max_age_ms =
+            i64::try_from(self.retention.max_age.get().as_millis()).unwrap_or(i64::MAX);
+        let cutoff_ms = now.as_millisecond().saturating_sub(max_age_ms);
         let excess = entries
             .len()
             .saturating_sub(self.retention.max_scans_per_image);

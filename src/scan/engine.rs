@@ -210,7 +210,7 @@ impl ImageScanner {
         tokio::time::timeout(budget, work)
             .await
             .unwrap_or(Err(ScanError::Timeout {
-                timeout: "scanTimeoutSeconds",
+                timeout: "scanTimeout",
                 seconds: budget.as_secs_f64(),
                 registry: None,
             }))
@@ -392,7 +392,7 @@ impl ImageScanner {
                     Ok(next) => next,
                     Err(_) => {
                         break Some(ScanError::Timeout {
-                            timeout: "stallTimeoutSeconds",
+                            timeout: "stallTimeout",
                             seconds: stall.as_secs_f64(),
                             registry: None,
                         });
@@ -647,7 +647,7 @@ fn registry_error(error: RegistryError) -> ScanError {
             actual,
         },
         RegistryError::Timeout { registry, seconds } => ScanError::Timeout {
-            timeout: "registryRequestTimeoutSeconds",
+            timeout: "registryRequestTimeout",
             seconds,
             registry: Some(registry),
         },
@@ -656,7 +656,7 @@ fn registry_error(error: RegistryError) -> ScanError {
             detail: error.to_string(),
         },
         RegistryError::RetryAfterTooLong { .. } => ScanError::Limit {
-            limit: "maxRetryAfterSeconds",
+            limit: "maxRetryAfter",
             detail: error.to_string(),
         },
         RegistryError::TooLarge { limit, .. } => ScanError::Limit {

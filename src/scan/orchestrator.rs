@@ -204,7 +204,7 @@ impl Orchestrator {
     /// The one resolution of `key`, started now if none is running. Like a
     /// scan, it runs in its own task: a review that stops waiting at its
     /// budget does not abandon it, so a registry that never answers ends in
-    /// `registryRequestTimeoutSeconds` and a cached error (`errorTtl`), not
+    /// `registryRequestTimeout` and a cached error (`errorTtl`), not
     /// in an endless "being scanned". Once resolved with nobody waiting, the
     /// task starts the digest's scan too.
     fn start_or_join_resolution(

@@ -115,7 +115,7 @@ async fn serve_in_a_cluster_denies_honours_exceptions_until_they_expire() {
     let config = work.path().join("config.yaml");
     std::fs::write(
         &config,
-        "kubernetes:\n  syncTimeout: 20s\n  events:\n    flushIntervalSeconds: 1\n  leaderElection:\n    leaseDurationSeconds: 3\nrescan:\n  tickInterval: 1s\n",
+        "kubernetes:\n  syncTimeout: 20s\n  events:\n    flushInterval: 1s\n  leaderElection:\n    leaseDuration: 3s\nrescan:\n  tickInterval: 1s\n",
     )
     .unwrap();
     let (port, metrics_port) = (free_port(), free_port());

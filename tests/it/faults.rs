@@ -29,7 +29,7 @@ const MAX_MANIFEST_BYTES: usize = 64 << 10;
 /// longest case is the trickle, stopped by the whole-scan budget).
 const SETTLE: Duration = Duration::from_secs(20);
 
-const POLICY: &str = "kind: ClusterScanPolicy\nmetadata: {name: faults}\nspec: {failOn: {severity: HIGH, unknownSeverityAs: HIGH}, onScanPending: Deny, onScanError: Deny}\n";
+const POLICY: &str = "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata: {name: faults}\nspec: {failOn: {severity: HIGH, unknownSeverityAs: HIGH}, onScanPending: Deny, onScanError: Deny}\n";
 
 /// What a case must end in.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +84,7 @@ fn cases() -> Vec<Case> {
                 blob("blob-429-retry-after-too-long"),
                 status(429, Some("60")),
             )],
-            outcome: Error("limit maxRetryAfterSeconds exceeded"),
+            outcome: Error("limit maxRetryAfter exceeded"),
         },
         Case {
             name: "blob-500-always",
@@ -121,7 +121,7 @@ fn cases() -> Vec<Case> {
                 blob("blob-stall-mid-body"),
                 Fault::StallMidBody { after: 4096 },
             )],
-            outcome: Error("timeout stallTimeoutSeconds expired"),
+            outcome: Error("timeout stallTimeout expired"),
         },
         Case {
             name: "manifest-stall-before-answer",
@@ -132,7 +132,7 @@ fn cases() -> Vec<Case> {
                 )
                 .method("GET"),
             ],
-            outcome: Error("timeout registryRequestTimeoutSeconds expired"),
+            outcome: Error("timeout registryRequestTimeout expired"),
         },
         Case {
             name: "blob-trickle",
@@ -143,7 +143,7 @@ fn cases() -> Vec<Case> {
                     every: Duration::from_millis(50),
                 },
             )],
-            outcome: Error("timeout scanTimeoutSeconds expired"),
+            outcome: Error("timeout scanTimeout expired"),
         },
         Case {
             name: "blob-wrong-digest",
@@ -256,11 +256,15 @@ async fn every_registry_fault_ends_named_or_retried_and_reviews_stay_in_budget()
     let (_db_dir, db) = test_db();
     let mut scanner = scangate::scan::ScannerConfig::default();
     scanner.registries.insecure_registries = vec![proxy.address.clone()];
-    scanner.stall_timeout_seconds = STALL_SECONDS;
-    scanner.registry_request_timeout_seconds = REQUEST_SECONDS;
-    scanner.scan_timeout_seconds = WHOLE_SCAN_SECONDS;
-    scanner.registry_retry_backoff_seconds = RETRY_BACKOFF_SECONDS;
-    scanner.max_retry_after_seconds = MAX_RETRY_AFTER_SECONDS;
+    scanner.stall_timeout = scangate::model::ConfigDuration(Duration::from_secs_f64(STALL_SECONDS));
+    scanner.registry_request_timeout =
+        scangate::model::ConfigDuration(Duration::from_secs_f64(REQUEST_SECONDS));
+    scanner.scan_timeout =
+        scangate::model::ConfigDuration(Duration::from_secs_f64(WHOLE_SCAN_SECONDS));
+    scanner.registry_retry_backoff =
+        scangate::model::ConfigDuration(Duration::from_secs_f64(RETRY_BACKOFF_SECONDS));
+    scanner.max_retry_after =
+        scangate::model::ConfigDuration(Duration::from_secs_f64(MAX_RETRY_AFTER_SECONDS));
     scanner.max_manifest_bytes = MAX_MANIFEST_BYTES;
     scanner.max_parallel_layer_downloads = cases.len();
     let mut options = Options::default();
@@ -346,11 +350,11 @@ async fn every_registry_fault_ends_named_or_retried_and_reviews_stay_in_budget()
         r#"scangate_registry_retries_total{reason="502"} 1"#,
         r#"scangate_registry_retries_total{reason="connection"} 1"#,
         r#"scangate_scan_limit_exceeded_total{limit="registryRetries"} 1"#,
-        r#"scangate_scan_limit_exceeded_total{limit="maxRetryAfterSeconds"} 1"#,
+        r#"scangate_scan_limit_exceeded_total{limit="maxRetryAfter"} 1"#,
         r#"scangate_scan_limit_exceeded_total{limit="maxRegistryRedirects"} 1"#,
-        r#"scangate_scan_limit_exceeded_total{limit="stallTimeoutSeconds"} 1"#,
-        r#"scangate_scan_limit_exceeded_total{limit="registryRequestTimeoutSeconds"} 1"#,
-        r#"scangate_scan_limit_exceeded_total{limit="scanTimeoutSeconds"} 1"#,
+        r#"scangate_scan_limit_exceeded_total{limit="stallTimeout"} 1"#,
+        r#"scangate_scan_limit_exceeded_total{limit="registryRequestTimeout"} 1"#,
+        r#"scangate_scan_limit_exceeded_total{limit="scanTimeout"} 1"#,
     ] {
         assert!(metrics.contains(line), "missing {line}\n{metrics}");
     }
@@ -369,7 +373,7 @@ fn in_flight(metrics: &str) -> i64 {
 /// process, `SIGSTOP`ped after a first exchange, so the client even holds a
 /// pooled connection to it). The tag lookup and the scan of a digest both
 /// keep running after the reviews' budget, fail at
-/// `registryRequestTimeoutSeconds`, and the failure is cached: the reviews
+/// `registryRequestTimeout`, and the failure is cached: the reviews
 /// after it get `onScanError` naming the registry and the cause, and
 /// "being scanned" is said only while the in-flight gauge counts a scan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,8 +392,8 @@ async fn a_stopped_registry_ends_in_a_named_cached_error_not_in_endless_pending(
     let (_db_dir, db) = test_db();
     let mut scanner = scangate::scan::ScannerConfig::default();
     scanner.registries.insecure_registries = vec![registry.address.clone()];
-    scanner.registry_request_timeout_seconds = REQUEST_SECONDS;
-    scanner.stall_timeout_seconds = STALL_SECONDS;
+    scanner.registry_request_timeout = ConfigDuration(Duration::from_secs_f64(REQUEST_SECONDS));
+    scanner.stall_timeout = ConfigDuration(Duration::from_secs_f64(STALL_SECONDS));
     let mut options = Options::default();
     options.config.orchestrator.scan_timeout = ConfigDuration(Duration::from_millis(500));
     options.config.orchestrator.error_ttl = ConfigDuration::secs(60);
@@ -452,7 +456,7 @@ async fn a_stopped_registry_ends_in_a_named_cached_error_not_in_endless_pending(
             "{image}: the first review waited for the timeout itself"
         );
         let cause = format!(
-            "registry {}: timeout registryRequestTimeoutSeconds expired",
+            "registry {}: timeout registryRequestTimeout expired",
             registry.address
         );
         assert!(
@@ -469,9 +473,7 @@ async fn a_stopped_registry_ends_in_a_named_cached_error_not_in_endless_pending(
     registry.resume();
     let metrics = h.metrics_text().await;
     assert!(
-        metrics.contains(
-            r#"scangate_scan_limit_exceeded_total{limit="registryRequestTimeoutSeconds"} 2"#
-        ),
+        metrics.contains(r#"scangate_scan_limit_exceeded_total{limit="registryRequestTimeout"} 2"#),
         "{metrics}"
     );
     h.shutdown().await;

@@ -29,3 +29,31 @@ fn chart_lints_renders_validates_and_manifests_are_current() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The CRD schemas refuse what the loader refuses
+/// (scripts/checks/policy-schemas.py: jsonschema and strict field
+/// validation against every bad document, `scangate policy check` too).
+#[test]
+fn crd_schemas_refuse_what_the_loader_refuses() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = std::env::var("VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join(".venv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/deps/k8s.sh",
+        python.display()
+    );
+    let output = Command::new(&python)
+        .arg(root.join("scripts/checks/policy-schemas.py"))
+        .env("SCANGATE_BIN", env!("CARGO_BIN_EXE_scangate"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "policy-schemas failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -10,7 +10,7 @@ use kube::api::PostParams;
 use scangate::k8s::events::{ClusterEventSink, EventsConfig};
 use scangate::k8s::leader::{LeaderConfig, LeaderElector};
 use scangate::k8s::namespaces::NamespaceReflector;
-use scangate::k8s::policy_watch::PolicyWatch;
+use scangate::k8s::policy_watch::{PolicyMetrics, PolicyReporting, PolicyWatch};
 use scangate::k8s::pull_secrets::{ClusterPullCredentials, PullSecretsConfig};
 use scangate::k8s::report::{ImageScanReport, ImageScanReportSpec, ReportedFinding};
 use scangate::k8s::report_writer::ReportWriter;
@@ -46,7 +46,30 @@ where
 fn exception(namespace: &str, name: &str, vuln: &str) -> Value {
     json!({"apiVersion": "scangate.dev/v1alpha1", "kind": "ScanException",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"vulnerabilities": [vuln], "reason": "accepted", "expires": "2030-01-01"}})
+        "spec": {"vulnerabilities": [vuln], "images": ["*"], "reason": "accepted", "expires": "2030-01-01"}})
+}
+
+/// A policy watch reporting to the cluster's event sink and a registry.
+fn watch_with_reporting(
+    client: &kube::Client,
+    store: &PolicyStore,
+) -> (
+    PolicyWatch,
+    PolicyMetrics,
+    prometheus_client::registry::Registry,
+) {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = PolicyMetrics::register(&mut registry);
+    let (sink, _task) = ClusterEventSink::start(client.clone(), EventsConfig::default());
+    let watch = PolicyWatch::start(
+        client.clone(),
+        store.clone(),
+        PolicyReporting {
+            events: std::sync::Arc::new(sink),
+            metrics: metrics.clone(),
+        },
+    );
+    (watch, metrics, registry)
 }
 
 #[tokio::test]
@@ -54,7 +77,7 @@ async fn policy_store_follows_watches_across_restart_and_410() {
     let mut fake = FakeApiServer::start().await;
     let client = fake.client();
     let store = PolicyStore::default();
-    let watch = PolicyWatch::start(client.clone(), store.clone());
+    let (watch, _, _) = watch_with_reporting(&client, &store);
     watch.wait_until_ready().await.unwrap();
     assert!(store.snapshot().policies.is_empty());
 
@@ -74,7 +97,7 @@ async fn policy_store_follows_watches_across_restart_and_410() {
         store.snapshot().policies.len() == 1
     })
     .await;
-    assert_eq!(store.snapshot().policies[0].spec.mode, PolicyMode::Audit);
+    assert_eq!(store.snapshot().policies[0].mode, PolicyMode::Audit);
 
     // A restart: changes made while it was down arrive afterwards.
     fake.stop().await;
@@ -103,16 +126,165 @@ async fn policy_store_follows_watches_across_restart_and_410() {
     })
     .await;
     let set = store.snapshot();
-    assert_eq!(
-        set.exceptions[1].spec.vulnerabilities,
-        vec!["CVE-2024-0002"]
-    );
+    assert_eq!(set.exceptions[1].vulnerabilities, vec!["CVE-2024-0002"]);
     assert!(
         fake.requests()
             .iter()
             .any(|r| r.contains("watch=true") && r.contains("allowWatchBookmarks=true")),
         "watches ask for bookmarks"
     );
+    watch.abort();
+}
+
+/// Objects written before an upgrade tightened the schema reach the watch
+/// invalid: the exception exempts nothing, the policy denies what it
+/// selects, and both are visible (Warning Event, gauge, the set's list).
+#[tokio::test]
+async fn invalid_objects_from_the_watch_exempt_nothing_and_deny_visibly() {
+    let fake = FakeApiServer::start().await;
+    let client = fake.client();
+    let broken_policy = |remediation: &str| {
+        json!({"apiVersion": "scangate.dev/v1alpha1", "kind": "ClusterScanPolicy",
+            "metadata": {"name": "prod-strict"},
+            "spec": {"namespaceSelector": {"matchLabels": {"env": "prod"}},
+                "failOn": {"severity": "HIGH"}, "remediation": {"HIGH": remediation}}})
+    };
+    fake.put(POLICIES, broken_policy("7days"));
+    // `image:` for `images:`: accepted before, it exempted every image.
+    fake.put(
+        "/apis/scangate.dev/v1alpha1/namespaces/shop/scanexceptions",
+        json!({"apiVersion": "scangate.dev/v1alpha1", "kind": "ScanException",
+            "metadata": {"name": "typo", "namespace": "shop"},
+            "spec": {"vulnerabilities": ["*"], "image": ["app:*"], "reason": "r",
+                "expires": "2030-01-01"}}),
+    );
+    fake.put(
+        "/apis/scangate.dev/v1alpha1/namespaces/shop/scanexceptions",
+        exception("shop", "fine", "CVE-2024-0001"),
+    );
+    let store = PolicyStore::default();
+    let (watch, metrics, registry) = watch_with_reporting(&client, &store);
+    watch.wait_until_ready().await.unwrap();
+    eventually("both kinds compiled", || async {
+        let set = store.snapshot();
+        set.policies.len() == 1 && set.exceptions.len() == 1 && set.invalid.len() == 2
+    })
+    .await;
+    let set = store.snapshot();
+    assert_eq!(
+        set.exceptions[0].name, "fine",
+        "the invalid exception exempts nothing"
+    );
+    let why = set.policies[0].invalid.clone().expect("kept as invalid");
+    assert!(
+        why.starts_with("ClusterScanPolicy prod-strict: spec.remediation.HIGH: invalid duration \"7days\": expected a positive whole number and a unit"),
+        "{why}"
+    );
+    let typo = set
+        .invalid
+        .iter()
+        .find(|o| o.kind == "ScanException")
+        .unwrap();
+    assert!(
+        typo.message
+            .contains("ScanException shop/typo: spec.image: unknown field `image`"),
+        "{}",
+        typo.message
+    );
+
+    // A clean image in a selected namespace is denied, naming the policy
+    // and the fix; an unselected namespace is not affected.
+    let labels =
+        |env: &str| std::collections::BTreeMap::from([("env".to_string(), env.to_string())]);
+    let image = scangate::policy::ImageOutcome {
+        reference: "app:1".into(),
+        normalized: "docker.io/library/app:1".into(),
+        digest: Some("sha256:aa".into()),
+        result: scangate::policy::ImageResult::Scanned(std::sync::Arc::new(
+            scangate::model::ScanReport {
+                image: "app:1".into(),
+                digest: "sha256:aa".into(),
+                db_revision: "r1".into(),
+                scanned_at: "2026-11-01T00:00:00Z".into(),
+                inventory: scangate::model::Inventory::default(),
+                findings: vec![],
+                unchecked: vec![],
+            },
+        )),
+        running: None,
+    };
+    let judge = |env: &str| {
+        let labels = labels(env);
+        scangate::policy::evaluate(&scangate::policy::EvalInput {
+            namespace: "shop",
+            namespace_labels: &labels,
+            annotations: &Default::default(),
+            images: std::slice::from_ref(&image),
+            policies: &set.policies,
+            exceptions: &set.exceptions,
+            today: jiff::civil::date(2026, 11, 23),
+            now: jiff::Timestamp::now(),
+            database: None,
+            cluster_wide_namespaces: &[],
+            max_listed: 5,
+        })
+    };
+    let verdict = judge("prod");
+    assert!(!verdict.allowed());
+    assert!(
+        matches!(&verdict.problems[0].kind, scangate::policy::ProblemKind::InvalidPolicy(m) if m == &why),
+        "{verdict:?}"
+    );
+    assert!(judge("dev").allowed());
+
+    // Visible: one Warning Event on each object, and the gauge.
+    eventually("an InvalidPolicy event on each object", || async {
+        let mut events = fake.objects("/apis/events.k8s.io/v1/namespaces/default/events");
+        events.extend(fake.objects("/apis/events.k8s.io/v1/namespaces/shop/events"));
+        let regarding: Vec<(String, String, String)> = events
+            .iter()
+            .filter(|e| e["reason"] == "InvalidPolicy" && e["type"] == "Warning")
+            .map(|e| {
+                let r = &e["regarding"];
+                (
+                    r["apiVersion"].as_str().unwrap_or_default().to_string(),
+                    r["kind"].as_str().unwrap_or_default().to_string(),
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        regarding.len() == 2
+            && regarding.contains(&(
+                "scangate.dev/v1alpha1".into(),
+                "ClusterScanPolicy".into(),
+                "prod-strict".into(),
+            ))
+            && regarding.contains(&(
+                "scangate.dev/v1alpha1".into(),
+                "ScanException".into(),
+                "typo".into(),
+            ))
+    })
+    .await;
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(r#"scangate_invalid_policies{kind="ClusterScanPolicy"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"scangate_invalid_policies{kind="ScanException"} 1"#),
+        "{text}"
+    );
+
+    // Fixed: the policy applies as written and the gauge goes back to 0.
+    fake.put(POLICIES, broken_policy("7d"));
+    eventually("the fixed policy", || async {
+        store.snapshot().policies[0].invalid.is_none()
+    })
+    .await;
+    assert_eq!(metrics.invalid("ClusterScanPolicy"), 0);
+    assert_eq!(metrics.invalid("ScanException"), 1);
     watch.abort();
 }
 

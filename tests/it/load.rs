@@ -20,7 +20,7 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(3);
 /// How long the storm's images may take to all be scanned.
 const SETTLE: Duration = Duration::from_secs(25);
 
-const POLICY: &str = "kind: ClusterScanPolicy\nmetadata: {name: load}\nspec: {failOn: {severity: HIGH, unknownSeverityAs: HIGH}, onScanPending: Deny, onScanError: Deny}\n";
+const POLICY: &str = "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata: {name: load}\nspec: {failOn: {severity: HIGH, unknownSeverityAs: HIGH}, onScanPending: Deny, onScanError: Deny}\n";
 
 fn message(response: &serde_json::Value) -> String {
     response["status"]["message"]

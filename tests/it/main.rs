@@ -19,6 +19,7 @@ mod inventory_system;
 mod k8s_chart;
 mod k8s_cluster;
 mod load;
+mod policy_cli;
 mod registry_local;
 mod registry_pull;
 mod registry_redirect;

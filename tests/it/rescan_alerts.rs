@@ -51,9 +51,9 @@ fn config(name: &str, url: String, format: SinkFormat, max_attempts: u32) -> Sin
         url,
         format,
         max_attempts,
-        initial_backoff_millis: 10,
-        max_backoff_millis: 40,
-        request_timeout_millis: 2_000,
+        initial_backoff: scangate::model::ConfigDuration(std::time::Duration::from_millis(10)),
+        max_backoff: scangate::model::ConfigDuration(std::time::Duration::from_millis(40)),
+        request_timeout: scangate::model::ConfigDuration(std::time::Duration::from_millis(2_000)),
         queue_capacity: 16,
     }
 }

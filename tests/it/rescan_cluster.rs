@@ -81,9 +81,9 @@ fn json_sink(url: String) -> SinkConfig {
         url,
         format: SinkFormat::Json,
         max_attempts: 5,
-        initial_backoff_millis: 50,
-        max_backoff_millis: 500,
-        request_timeout_millis: 10_000,
+        initial_backoff: scangate::model::ConfigDuration(std::time::Duration::from_millis(50)),
+        max_backoff: scangate::model::ConfigDuration(std::time::Duration::from_millis(500)),
+        request_timeout: scangate::model::ConfigDuration(std::time::Duration::from_millis(10_000)),
         queue_capacity: 16,
     }
 }
@@ -169,12 +169,13 @@ async fn cluster_scanner(
     db: &DbHandle,
 ) -> (ClusterRuntime, Arc<dyn Scanner>) {
     let mut kubernetes = KubernetesConfig::default();
-    kubernetes.events.flush_interval_seconds = 1;
+    kubernetes.events.flush_interval = scangate::model::ConfigDuration::secs(1);
     let runtime = ClusterRuntime::start(
         client.clone(),
         &kubernetes,
         policies.clone(),
         ReportMetrics::default(),
+        scangate::k8s::policy_watch::PolicyMetrics::default(),
     )
     .await
     .unwrap();
@@ -233,7 +234,7 @@ async fn a_database_change_rescans_once_alerts_the_new_finding_and_times_the_res
     let work = tempfile::tempdir().unwrap();
     let history_dir = work.path().join("history");
     let mut config = Config::default();
-    config.kubernetes.events.flush_interval_seconds = 1;
+    config.kubernetes.events.flush_interval = scangate::model::ConfigDuration::secs(1);
     config.rescan = RescanConfig {
         history_dir: Some(history_dir.clone()),
         alert_sinks: vec![json_sink(serve_sink(sink.clone()).await)],

@@ -120,7 +120,7 @@ fn retention_prunes_by_count_and_by_age() {
     let store = HistoryStore::new(
         dir.path(),
         Retention {
-            max_age_days: 10,
+            max_age: scangate::model::ConfigDuration::secs(10 * 86_400),
             max_scans_per_image: 3,
         },
     );

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
 
-/// `kubernetes.leaderElection.leaseDurationSeconds`.
+/// `kubernetes.leaderElection.leaseDuration`.
 const LEASE: Duration = Duration::from_secs(3);
 /// `rescan.tickInterval`.
 const TICK: Duration = Duration::from_secs(1);
@@ -43,7 +43,7 @@ impl Replica {
         std::fs::write(
             &config,
             format!(
-                "kubernetes:\n  syncTimeout: 30s\n  leaderElection:\n    leaseDurationSeconds: {}\nrescan:\n  tickInterval: {}s\n",
+                "kubernetes:\n  syncTimeout: 30s\n  leaderElection:\n    leaseDuration: {}s\nrescan:\n  tickInterval: {}s\n",
                 LEASE.as_secs(),
                 TICK.as_secs()
             ),

@@ -249,10 +249,8 @@ mod controller {
             },
         );
         let mut registry = prometheus_client::registry::Registry::default();
-        let policies = PolicyStore::new(PolicySet {
-            policies: vec![policy.clone()],
-            exceptions: vec![],
-        });
+        let policies =
+            PolicyStore::new(PolicySet::compile(std::slice::from_ref(&policy), &[]).unwrap());
         let controller = RescanController::new(
             rescanner,
             scanner,
@@ -321,7 +319,7 @@ mod controller {
                 name,
                 ScanExceptionSpec {
                     vulnerabilities: vec![vulnerability.into()],
-                    images: vec![],
+                    images: vec!["*".into()],
                     namespaces: vec![],
                     reason: "accepted".into(),
                     reviewed_by: Some("sec".into()),
@@ -331,13 +329,16 @@ mod controller {
             e.metadata.namespace = Some("shop".into());
             e
         };
-        policies.replace(PolicySet {
-            policies: vec![policy],
-            exceptions: vec![
-                exception("new-accepted", "CVE-NEW", "2030-01-01"),
-                exception("old-lapsed", "CVE-OLD", "2026-01-01"),
-            ],
-        });
+        policies.replace(
+            PolicySet::compile(
+                &[policy],
+                &[
+                    exception("new-accepted", "CVE-NEW", "2030-01-01"),
+                    exception("old-lapsed", "CVE-OLD", "2026-01-01"),
+                ],
+            )
+            .unwrap(),
+        );
         controller.tick(at(27)).await;
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();

@@ -250,7 +250,7 @@ async fn a_registry_that_stalls_mid_blob_hits_the_stall_timeout() {
     let (_db_dir, db) = test_db();
     let mut config = scangate::scan::ScannerConfig::default();
     config.registries.insecure_registries = vec![proxy.clone(), registry.address.clone()];
-    config.stall_timeout_seconds = 1.0;
+    config.stall_timeout = scangate::model::ConfigDuration::secs(1);
     let scanner = ImageScanner::new(config, db);
     let err = scan_ref(&scanner, &format!("{proxy}/big:v1"))
         .await
@@ -259,7 +259,7 @@ async fn a_registry_that_stalls_mid_blob_hits_the_stall_timeout() {
         matches!(
             err,
             ScanError::Timeout {
-                timeout: "stallTimeoutSeconds",
+                timeout: "stallTimeout",
                 ..
             }
         ),

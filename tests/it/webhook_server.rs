@@ -286,7 +286,7 @@ async fn break_glass_needs_a_policy_that_enables_it_and_dry_run_emits_nothing() 
     );
 
     h.set_policies(
-        "kind: ClusterScanPolicy\nmetadata: {name: strict}\nspec: {failOn: {severity: HIGH}}\n",
+        "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata: {name: strict}\nspec: {failOn: {severity: HIGH}}\n",
     );
     let response = h.validate(&client, &review).await;
     assert_eq!(response["allowed"], false);
@@ -297,7 +297,7 @@ async fn break_glass_needs_a_policy_that_enables_it_and_dry_run_emits_nothing() 
     h.shutdown().await;
 }
 
-const EXCEPTION: &str = "kind: ScanException\nmetadata: {name: crypto-accepted, namespace: shop}\nspec:\n  vulnerabilities: [CVE-2024-45337, GO-2025-3487]\n  images: [\"demo.scangate.dev/payments-api:*\"]\n  reason: not reachable\n  reviewedBy: security\n  expires: 2026-11-23\n";
+const EXCEPTION: &str = "apiVersion: scangate.dev/v1alpha1\nkind: ScanException\nmetadata: {name: crypto-accepted, namespace: shop}\nspec:\n  vulnerabilities: [CVE-2024-45337, GO-2025-3487]\n  images: [\"demo.scangate.dev/payments-api:*\"]\n  reason: not reachable\n  reviewedBy: security\n  expires: 2026-11-23\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exceptions_apply_through_their_last_day_only() {
@@ -374,7 +374,7 @@ async fn exceptions_apply_through_their_last_day_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exempt_images_are_not_judged() {
     let mut h = Harness::start(Options::default()).await;
-    h.set_policies("kind: ClusterScanPolicy\nmetadata: {name: p}\nspec:\n  failOn: {severity: LOW}\n  exemptImages: [\"demo.scangate.dev/payments-*\"]\n");
+    h.set_policies("apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata: {name: p}\nspec:\n  failOn: {severity: LOW}\n  exemptImages: [\"demo.scangate.dev/payments-*\"]\n");
     let client = h.client(true);
     let response = h
         .validate(&client, &pod_review("u", "shop", &[PAYMENTS]))
@@ -413,7 +413,7 @@ async fn scan_pending_denies_or_allows_and_the_scan_goes_on() {
         response,
         json!({"uid": "u-p", "allowed": false, "status": {"code": 403, "reason": "Forbidden", "message": message}})
     );
-    h.set_policies("kind: ClusterScanPolicy\nmetadata: {name: lenient}\nspec: {failOn: {severity: HIGH}, onScanPending: Allow}\n");
+    h.set_policies("apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata: {name: lenient}\nspec: {failOn: {severity: HIGH}, onScanPending: Allow}\n");
     let response = h
         .validate(&client, &pod_review("u-q", "shop", &[PAYMENTS]))
         .await;
@@ -456,7 +456,7 @@ async fn scan_errors_deny_or_allow_and_are_cached_for_error_ttl() {
         &digest[..19]
     );
     assert_eq!(response["status"]["message"], message);
-    h.set_policies("kind: ClusterScanPolicy\nmetadata: {name: lenient}\nspec: {failOn: {severity: HIGH}, onScanError: Allow}\n");
+    h.set_policies("apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata: {name: lenient}\nspec: {failOn: {severity: HIGH}, onScanError: Allow}\n");
     let response = h
         .validate(&client, &pod_review("u-f", "shop", &[PAYMENTS]))
         .await;

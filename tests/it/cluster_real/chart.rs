@@ -121,12 +121,68 @@ fn helm_install_upgrade_uninstall_and_the_crd_schemas() {
         let error = expect_failure(&format!("an exception with {what}"), &output);
         assert!(error.contains(expected), "{what}: {error}");
     }
-    let policy = "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata:\n  name: strict\nspec:\n  mode: Block\n";
-    let error = expect_failure(
-        "a policy with an unknown mode",
-        &cluster.kubectl_with_input(&["apply", "-f", "-"], policy),
-    );
-    assert!(error.contains("spec.mode: Unsupported value"), "{error}");
+    // The loader's rules, refused by the API server too (issue 14): the
+    // `image:` typo, no image glob, a duration without a unit.
+    let expires = today_plus(30);
+    for (what, spec, expected) in [
+        (
+            "the image typo",
+            format!(
+                "  vulnerabilities: [\"*\"]\n  image: [\"app:*\"]\n  reason: r\n  expires: \"{expires}\"\n"
+            ),
+            "unknown field \"spec.image\"",
+        ),
+        (
+            "no image glob",
+            format!(
+                "  vulnerabilities: [\"*\"]\n  images: []\n  reason: r\n  expires: \"{expires}\"\n"
+            ),
+            "spec.images",
+        ),
+    ] {
+        let output =
+            cluster.kubectl_with_input(&["apply", "-f", "-"], &exception_yaml("default", &spec));
+        let error = expect_failure(&format!("an exception with {what}"), &output);
+        assert!(error.contains(expected), "{what}: {error}");
+    }
+    let policy = |spec: &str| {
+        format!(
+            "apiVersion: scangate.dev/v1alpha1\nkind: ClusterScanPolicy\nmetadata:\n  name: strict\nspec:\n{spec}"
+        )
+    };
+    for (what, spec, expected) in [
+        (
+            "an unknown mode",
+            "  mode: Block\n",
+            "spec.mode: Unsupported value",
+        ),
+        (
+            "a duration without a unit",
+            "  remediation: {HIGH: 7days}\n",
+            "spec.remediation.HIGH",
+        ),
+        (
+            "a zero duration",
+            "  maxDatabaseAge: 0d\n",
+            "spec.maxDatabaseAge",
+        ),
+        (
+            "an unknown severity",
+            "  remediation: {SEVERE: 1d}\n",
+            "remediation keys are severities",
+        ),
+        (
+            "In without values",
+            "  namespaceSelector:\n    matchExpressions: [{key: env, operator: In}]\n",
+            "In and NotIn need values",
+        ),
+    ] {
+        let error = expect_failure(
+            &format!("a policy with {what}"),
+            &cluster.kubectl_with_input(&["apply", "-f", "-"], &policy(spec)),
+        );
+        assert!(error.contains(expected), "{what}: {error}");
+    }
 
     // helm upgrade keeps the generated CA and serving certificate (the
     // chart's lookup of its own Secret, against the real server).

@@ -42,7 +42,7 @@ impl HostScangate<'_> {
         std::fs::write(
             &host_config,
             format!(
-                "db:\n  cacheDir: {cache}\nkubernetes:\n  events:\n    flushIntervalSeconds: 1\nrescan:\n  deadLetterFile: {cache}/dead-letters.jsonl\n",
+                "db:\n  cacheDir: {cache}\nkubernetes:\n  events:\n    flushInterval: 1s\nrescan:\n  deadLetterFile: {cache}/dead-letters.jsonl\n",
                 cache = dir.join("cache").display()
             ),
         )

@@ -120,7 +120,7 @@ async fn two_replicas_one_lease_and_a_database_change_alerted_once() {
     );
     let sink = Sink::default();
     let extra = format!(
-        "db:\n  refreshInterval: 1s\nkubernetes:\n  leaderElection:\n    leaseDurationSeconds: 3\nrescan:\n  tickInterval: 1s\n  alertSinks:\n  - name: security-team\n    url: {}\n    format: json\n",
+        "db:\n  refreshInterval: 1s\nkubernetes:\n  leaderElection:\n    leaseDuration: 3s\nrescan:\n  tickInterval: 1s\n  alertSinks:\n  - name: security-team\n    url: {}\n    format: json\n",
         sink.serve().await
     );
     let replica = |identity, port| HostScangate {

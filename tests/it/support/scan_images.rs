@@ -42,8 +42,8 @@ pub fn scanner_for(
 ) -> ImageScanner {
     let mut config = ScannerConfig::default();
     config.registries.insecure_registries = vec![insecure.to_string()];
-    config.registry_request_timeout_seconds = 10.0;
-    config.scan_timeout_seconds = 60.0;
+    config.registry_request_timeout = scangate::model::ConfigDuration::secs(10);
+    config.scan_timeout = scangate::model::ConfigDuration::secs(60);
     tweak(&mut config);
     ImageScanner::new(config, db)
 }

@@ -13,7 +13,7 @@ use scangate::model::ConfigDuration;
 use scangate::model::DatabaseStatus;
 use scangate::model::ScanReport;
 use scangate::policy::load::PolicyDocuments;
-use scangate::ports::{PolicySet, PolicyStore};
+use scangate::ports::PolicyStore;
 use scangate::registry::{Credentials, ImageRef};
 use scangate::scan::orchestrator::Orchestrator;
 use scangate::scan::{ScanError, Scanner};
@@ -203,10 +203,7 @@ impl Harness {
         std::fs::write(&key, &generated.key_pem).unwrap();
         let scanner = Arc::new(FileScanner::new());
         let events = Arc::new(MemoryEventSink::default());
-        let policies = PolicyStore::new(PolicySet {
-            policies: options.policies.policies,
-            exceptions: options.policies.exceptions,
-        });
+        let policies = PolicyStore::new(options.policies.compiled);
         let today = Arc::new(Mutex::new("2026-11-23T12:00:00Z".parse().unwrap()));
         let clock_today = today.clone();
         let clock: Clock = Arc::new(move || *clock_today.lock().unwrap());
@@ -303,11 +300,9 @@ impl Harness {
 
     pub fn set_policies(&self, yaml: &str) {
         let mut docs = PolicyDocuments::default();
-        docs.add_text(Path::new("inline.yaml"), yaml).unwrap();
-        self.policies.replace(PolicySet {
-            policies: docs.policies,
-            exceptions: docs.exceptions,
-        });
+        let errors = docs.add_text(Path::new("inline.yaml"), yaml);
+        assert!(errors.is_empty(), "{errors:?}");
+        self.policies.replace(docs.compiled);
     }
 
     pub fn set_today(&self, rfc3339: &str) {
