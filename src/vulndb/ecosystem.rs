@@ -110,8 +110,9 @@ const SLE_MODULES: &[&str] = &[
 
 /// The main OSV ecosystem (with release) for the OS packages of `os`, or
 /// `None` if scangate does not know how the export names that
-/// distribution.
-pub fn os_ecosystem(os: &OsInfo) -> Option<String> {
+/// distribution. Matching uses [`os_target`]; this names the main one.
+#[cfg(test)]
+fn os_ecosystem(os: &OsInfo) -> Option<String> {
     distribution(os, false)
         .ok()
         .and_then(|(ecosystems, _)| ecosystems.into_iter().next())
