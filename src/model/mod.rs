@@ -157,6 +157,10 @@ pub struct OsInfo {
     /// True when the release is known to be past its end of life.
     #[serde(default)]
     pub eol: bool,
+    /// `CPE_NAME` from os-release (`cpe:/o:redhat:enterprise_linux:9::baseos`):
+    /// the product stream Red Hat's records are scoped to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpe_name: Option<String>,
 }
 
 /// Everything found in an image's filesystem.

@@ -123,7 +123,7 @@ impl Database {
 
     /// Every finding for every package of the inventory.
     pub fn match_inventory(&self, inventory: &Inventory) -> MatchOutcome {
-        let os_eco = inventory.os.as_ref().and_then(ecosystem::os_ecosystem);
+        let os_target = ecosystem::os_target(inventory);
         let mut unchecked = BTreeSet::new();
         // The rank of each package's name, so that ordering the findings
         // compares numbers, not names.
@@ -133,64 +133,82 @@ impl Database {
         let mut hits: Vec<Hit<'_>> = Vec::new();
         let mut package_text: Vec<PackageText> = Vec::new();
         let mut seen: HashSet<u32> = HashSet::new();
+        // Records an earlier (higher-priority) key of the package has an
+        // entry for: that entry's verdict stands (see `ecosystem::OsTarget`).
+        let mut settled: HashSet<u32> = HashSet::new();
         for (package_index, package) in inventory.packages.iter().enumerate() {
-            let Some((eco, name)) = ecosystem::lookup_key(package, os_eco.as_deref()) else {
-                unchecked.insert(ecosystem::unchecked_reason(package, inventory.os.as_ref()));
-                continue;
-            };
-            if !self.covers(&eco) {
-                unchecked.insert(eco);
-                continue;
-            }
-            let Some(scheme) = VersionScheme::for_osv_ecosystem(&eco) else {
-                unchecked.insert(eco);
-                continue;
-            };
-            let Some(entries) = self
-                .index
-                .get(eco.as_str())
-                .and_then(|e| e.get(name.as_str()))
-            else {
-                continue;
-            };
-            let installed = crate::version::prepare(scheme, &package.version).ok();
-            let rank = name_rank.get(package_index).copied().unwrap_or(u32::MAX);
-            let first_hit = hits.len();
-            if !seen.is_empty() {
-                seen.clear();
-            }
-            for entry in entries.candidates(scheme, installed.as_ref()) {
-                let verdict = ranges::check_prepared(
-                    scheme,
-                    &entry.ranges,
-                    &entry.versions,
-                    &package.version,
-                    installed.as_ref(),
-                );
-                // One finding per record and package, the first entry's.
-                if !verdict.affected || !seen.insert(entry.record) {
+            let keys = match ecosystem::lookup_keys(package, &os_target) {
+                Ok(keys) => keys,
+                Err(reason) => {
+                    unchecked.insert(reason);
                     continue;
                 }
-                let Some(record) = self.records.get(entry.record as usize) else {
+            };
+            let rank = name_rank.get(package_index).copied().unwrap_or(u32::MAX);
+            seen.clear();
+            settled.clear();
+            let mut checked = false;
+            for key in &keys {
+                let scheme = VersionScheme::for_osv_ecosystem(&key.ecosystem)
+                    .filter(|_| self.covers(&key.ecosystem));
+                let Some(scheme) = scheme else {
+                    if key.required {
+                        unchecked.insert(key.ecosystem.clone());
+                    }
                     continue;
                 };
-                hits.push(Hit {
-                    order: (u64::from(u8::MAX - record.severity as u8) << 32) | u64::from(rank),
-                    id: &record.id,
-                    position: package_index,
-                    record,
-                    package,
-                    text: package_text.len(),
-                    fixed: verdict.fixed,
-                });
+                checked = true;
+                let Some(entries) = self
+                    .index
+                    .get(key.ecosystem.as_str())
+                    .and_then(|e| e.get(key.name.as_str()))
+                else {
+                    continue;
+                };
+                let installed = crate::version::prepare(scheme, &key.version).ok();
+                let first_hit = hits.len();
+                for entry in entries.candidates(scheme, installed.as_ref()) {
+                    if settled.contains(&entry.record) {
+                        continue;
+                    }
+                    let verdict = ranges::check_prepared(
+                        scheme,
+                        &entry.ranges,
+                        &entry.versions,
+                        &key.version,
+                        installed.as_ref(),
+                    );
+                    // One finding per record and package, the first entry's.
+                    if !verdict.affected || !seen.insert(entry.record) {
+                        continue;
+                    }
+                    let Some(record) = self.records.get(entry.record as usize) else {
+                        continue;
+                    };
+                    hits.push(Hit {
+                        order: (u64::from(u8::MAX - record.severity as u8) << 32) | u64::from(rank),
+                        id: &record.id,
+                        position: package_index,
+                        record,
+                        package,
+                        text: package_text.len(),
+                        // A fix this image cannot install is no fix for it.
+                        fixed: verdict.fixed.filter(|_| key.fixes),
+                    });
+                }
+                settled.extend(entries.entries().iter().map(|e| e.record));
+                if hits.len() > first_hit {
+                    // Shared by every finding of this package and key.
+                    package_text.push(PackageText {
+                        name: ArcStr::from(package.name.as_str()),
+                        ecosystem: ArcStr::from(key.ecosystem.as_str()),
+                        version: ArcStr::from(package.version.as_str()),
+                    });
+                }
             }
-            if hits.len() > first_hit {
-                // Shared by every finding of this package.
-                package_text.push(PackageText {
-                    name: ArcStr::from(package.name.as_str()),
-                    ecosystem: ArcStr::from(eco.as_str()),
-                    version: ArcStr::from(package.version.as_str()),
-                });
+            // Optional streams alone: checked only if one of them is held.
+            if !checked && let Some(first) = keys.first() {
+                unchecked.insert(first.ecosystem.clone());
             }
         }
         // Most severe first, then by package name and ID; ties (one record

@@ -34,6 +34,7 @@ mod scan_hostile;
 mod version_lists;
 mod version_oracles;
 mod version_properties;
+mod vulndb_distro;
 mod vulndb_osv;
 mod vulndb_snapshot;
 mod vulndb_sync;

@@ -61,6 +61,7 @@ fn os(family: &str, version: &str, pretty_name: Option<String>) -> OsInfo {
         version: version.to_string(),
         pretty_name,
         eol,
+        cpe_name: None,
     }
 }
 
@@ -73,6 +74,7 @@ pub fn parse_os_release(text: &str) -> Option<OsInfo> {
     let mut id = None;
     let mut version_id = None;
     let mut pretty_name = None;
+    let mut cpe_name = None;
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('#') {
@@ -86,11 +88,15 @@ pub fn parse_os_release(text: &str) -> Option<OsInfo> {
             "ID" => id = Some(value),
             "VERSION_ID" => version_id = Some(value),
             "PRETTY_NAME" => pretty_name = Some(value),
+            "CPE_NAME" => cpe_name = Some(value).filter(|v| !v.is_empty()),
             _ => {}
         }
     }
     let id = id.filter(|v| !v.is_empty())?;
-    Some(os(&id, version_id.as_deref().unwrap_or(""), pretty_name))
+    Some(OsInfo {
+        cpe_name,
+        ..os(&id, version_id.as_deref().unwrap_or(""), pretty_name)
+    })
 }
 
 fn unquote(raw: &str) -> String {
@@ -208,7 +214,8 @@ mod tests {
                 family: "debian".into(),
                 version: "12".into(),
                 pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
-                eol: false
+                eol: false,
+                cpe_name: None,
             })
         );
     }
